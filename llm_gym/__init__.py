@@ -1,0 +1,12 @@
+"""llm_gym: text RL environments for language models, as real Gymnasium envs.
+
+>>> import gymnasium as gym, llm_gym
+>>> env = gym.make("LLMTicTacToe-v0")
+"""
+
+from llm_gym.envs import ENV_SPECS, register_envs
+from llm_gym.envs.base import TextEnv
+
+__version__ = "0.1.0"
+
+__all__ = ["ENV_SPECS", "TextEnv", "__version__", "register_envs"]

@@ -1,0 +1,89 @@
+"""The base class of every llm_gym text environment (the contract in one place).
+
+Subclasses get the text spaces, named and weighted reward components, fresh ``info`` dicts and
+``ansi`` rendering; they implement the task in ``reset``/``step`` and :meth:`TextEnv.render_text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import gymnasium as gym
+
+from llm_gym.spaces import text_space, to_charset
+from llm_gym.validation import check_render_mode
+
+
+class TextEnv(gym.Env[str, str]):
+    """A Gymnasium env whose observations are messages to a model and whose actions are replies.
+
+    Info keys every subclass provides:
+        at reset: ``system_prompt``, ``reward_weights``, ``role``.
+        at every step: ``role`` (``"user"`` or ``"tool"``: the chat role of the observation),
+        ``reward_components`` (unweighted values of this step, one entry per component),
+        ``invalid_action`` (the reply broke the rules or the format needed to act on it).
+        at the last step: ``outcome`` (a short label such as ``"win"`` or ``"correct"``) and
+        ``metrics`` (task-specific numbers for evaluation summaries).
+
+    The step reward is ``sum(weight * value)`` over the components, so summing step rewards over
+    an episode gives the episode score, and summing ``reward_components`` gives each
+    component's episode total.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
+    max_observation_length: ClassVar[int] = 8192
+    max_action_length: ClassVar[int] = 16384
+
+    def __init__(self, reward_weights: Mapping[str, float], render_mode: str | None = None):
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self.reward_weights: dict[str, float] = dict(reward_weights)
+        self.observation_space = text_space(self.max_observation_length)
+        self.action_space = text_space(self.max_action_length)
+
+    @property
+    def system_prompt(self) -> str:
+        """The system message that explains the task and the reply format."""
+        raise NotImplementedError
+
+    def weighted_reward(self, components: Mapping[str, float]) -> float:
+        return float(sum(self.reward_weights[name] * value for name, value in components.items()))
+
+    def zero_components(self) -> dict[str, float]:
+        return dict.fromkeys(self.reward_weights, 0.0)
+
+    def observation_text(self, text: str) -> str:
+        """Clamp text to the observation space (charset and length)."""
+        return to_charset(text, self.max_observation_length)
+
+    def reset_info(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "system_prompt": self.system_prompt,
+            "reward_weights": dict(self.reward_weights),
+            "role": "user",
+            **extra,
+        }
+
+    def step_info(
+        self,
+        components: Mapping[str, float],
+        *,
+        invalid_action: bool,
+        role: str = "user",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        return {
+            "role": role,
+            "reward_components": dict(components),
+            "invalid_action": invalid_action,
+            **extra,
+        }
+
+    def render_text(self) -> str:
+        """A human-readable view of the current state."""
+        raise NotImplementedError
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return self.render_text()
+        return None

@@ -1,0 +1,269 @@
+"""LLMTicTacToe-v0: tic-tac-toe against a seeded minimax opponent of tunable strength."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from llm_gym.envs.base import TextEnv
+from llm_gym.games import tictactoe as ttt
+from llm_gym.parsing import parse_answer, quote_for_feedback
+from llm_gym.seeding import derive_uniforms, episode_seed_from
+from llm_gym.validation import check_choice, check_int_at_least, check_number, check_probability
+
+MOVE_TAG = "move"
+FORMAT_WEIGHT = 0.2
+
+Outcome = Literal["win", "draw", "loss", "truncated"]
+WIN_REWARD: dict[str, float] = {"win": 1.0, "draw": 0.5, "loss": 0.0, "truncated": 0.0}
+
+
+class TicTacToeEnv(TextEnv):
+    """Tic-tac-toe for a language model against a minimax opponent.
+
+    ## Description
+    The model plays X or O against an opponent that, on each of its turns, plays a uniformly
+    random legal move with the episode's random-move probability and otherwise a move chosen
+    uniformly among *all* optimal moves of an exact minimax solution (no positional bias).
+
+    The episode seed fixes the model's mark (X always starts), the random-move probability and
+    the opponent's opening; every opponent turn draws from a seed derived from the episode seed
+    and the board, so rollouts of one seed that reach the same board get the same reply.
+
+    ## Action Space
+    ``Text``: the model's whole reply. The move is read from ``<move>N</move>`` (N in 0-8),
+    optionally after reasoning in ``<think>...</think>`` (required when ``require_think``).
+
+    ## Observation Space
+    ``Text``: the next user message. It says what just happened (the opponent's move or what was
+    wrong with the last reply), draws the board with free cells numbered, lists the legal moves
+    and whose turn it is.
+
+    ## Rewards
+    Named components, with ``info["reward_components"]`` holding the unweighted values of a step:
+
+    - ``win`` (weight 1): at the end, 1 for a win, 0.5 for a draw, 0 for a loss or the turn cap.
+    - ``format`` (weight 0.2): the share of the model's replies in the required format; each step
+      adds the change of that share, so the episode total is the final share.
+    - ``invalid_move`` (weight 1): ``invalid_move_penalty`` at the first invalid reply of the
+      episode, 0 otherwise.
+
+    ## Episode End
+    Terminated when the game is won, lost or drawn. Truncated (outcome ``"truncated"``) after
+    ``max_turns`` model replies without a result. Invalid replies do not end the episode.
+
+    ## Arguments
+    - ``min_random_move_prob``, ``max_random_move_prob``: range in [0, 1] from which the episode
+      seed draws the opponent's random-move probability (both 0: optimal, both 1: random).
+    - ``model_plays``: ``"X"``, ``"O"`` or ``"random"`` (per episode, from the seed).
+    - ``require_think``: the format needs a ``<think>`` block before the move.
+    - ``invalid_move_penalty``: a number <= 0, applied once per episode.
+    - ``max_turns``: model replies per episode, >= 1.
+    - ``render_mode``: ``None`` or ``"ansi"``.
+
+    ## Info
+    ``board`` (9 characters of X, O and ., row-major), ``legal_moves``, ``random_move_prob``,
+    ``model_mark``, ``turn``, and at the end ``outcome`` (win, draw, loss, truncated).
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    def __init__(
+        self,
+        min_random_move_prob: float = 0.0,
+        max_random_move_prob: float = 1.0,
+        model_plays: str = "random",
+        require_think: bool = False,
+        invalid_move_penalty: float = -0.1,
+        max_turns: int = 8,
+        render_mode: str | None = None,
+    ):
+        self.min_random_move_prob = check_probability("min_random_move_prob", min_random_move_prob)
+        self.max_random_move_prob = check_probability("max_random_move_prob", max_random_move_prob)
+        if self.min_random_move_prob > self.max_random_move_prob:
+            raise ValueError(
+                "min_random_move_prob must be <= max_random_move_prob, got "
+                f"{min_random_move_prob} > {max_random_move_prob}"
+            )
+        self.model_plays = check_choice("model_plays", model_plays, ("X", "O", "random"))
+        if not isinstance(require_think, bool):
+            raise ValueError(f"require_think must be a bool, got {require_think!r}")
+        self.require_think = require_think
+        self.invalid_move_penalty = check_number(
+            "invalid_move_penalty", invalid_move_penalty, maximum=0.0
+        )
+        self.max_turns = check_int_at_least("max_turns", max_turns, 1)
+        super().__init__(
+            {"win": 1.0, "format": FORMAT_WEIGHT, "invalid_move": 1.0}, render_mode=render_mode
+        )
+        self.board = ttt.EMPTY_BOARD
+        self.model_mark: ttt.Mark = "X"
+        self.random_move_prob = 0.0
+        self.episode_seed = 0
+        self.turn = 0
+        self.formatted_replies = 0
+        self.penalised = False
+        self.outcome: Outcome | None = None
+        self.last_message = ""
+
+    @property
+    def opponent_mark(self) -> ttt.Mark:
+        return ttt.other(self.model_mark)
+
+    @property
+    def system_prompt(self) -> str:
+        think = (
+            "First reason inside <think>...</think>, then give your move."
+            if self.require_think
+            else "You may reason inside <think>...</think> before your move."
+        )
+        return (
+            "You are playing tic-tac-toe on a 3x3 board with cells numbered 0 to 8, row by row:\n"
+            " 0 | 1 | 2\n 3 | 4 | 5\n 6 | 7 | 8\n"
+            "X moves first. Players take turns marking a free cell; three of your marks in a row, "
+            "column or diagonal wins. If the board fills up with no three in a row, it is a draw.\n"
+            f"{think} Reply with exactly one move as <move>N</move>, where N is the number of a "
+            "free cell. Example reply:\n"
+            + ("<think>The centre is free and blocks the most lines.</think>\n" if self.require_think else "")
+            + "<move>4</move>"
+        )
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.episode_seed = episode_seed_from(self.np_random)
+        side, strength = derive_uniforms(self.episode_seed, "episode", count=2)
+        if self.model_plays == "random":
+            self.model_mark = "X" if side < 0.5 else "O"
+        else:
+            self.model_mark = self.model_plays  # type: ignore[assignment]
+        span = self.max_random_move_prob - self.min_random_move_prob
+        self.random_move_prob = self.min_random_move_prob + span * strength
+        self.board = ttt.EMPTY_BOARD
+        self.turn = 0
+        self.formatted_replies = 0
+        self.penalised = False
+        self.outcome = None
+        opening = "A new game starts."
+        if self.model_mark == "O":
+            cell = self._opponent_move()
+            opening += f" Your opponent (X) played cell {cell}."
+        self.last_message = opening
+        return self.observation_text(self._prompt(opening)), self.reset_info(
+            **self._state_info(), seed=self.episode_seed
+        )
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self.outcome is not None:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        self.turn += 1
+        previous_share = self.formatted_replies / (self.turn - 1) if self.turn > 1 else 0.0
+        cell, error, well_formatted = self._read_move(action)
+        self.formatted_replies += well_formatted
+        components = self.zero_components()
+        components["format"] = self.formatted_replies / self.turn - previous_share
+
+        if error is not None:
+            if not self.penalised:
+                components["invalid_move"] = self.invalid_move_penalty
+                self.penalised = True
+            message = f"Invalid reply: {error}. The board is unchanged; try again."
+        else:
+            self.board = ttt.play(self.board, cell, self.model_mark)
+            message = f"You played cell {cell}."
+            if not ttt.is_over(self.board):
+                reply = self._opponent_move()
+                message += f" Your opponent ({self.opponent_mark}) played cell {reply}."
+
+        terminated = ttt.is_over(self.board)
+        truncated = not terminated and self.turn >= self.max_turns
+        if terminated or truncated:
+            self.outcome = self._result() if terminated else "truncated"
+            components["win"] = WIN_REWARD[self.outcome]
+            message += " " + self._ending_text()
+        self.last_message = message
+        info = self.step_info(
+            components, invalid_action=error is not None, **self._state_info()
+        )
+        if self.outcome is not None:
+            info["outcome"] = self.outcome
+            info["metrics"] = {
+                "turns": self.turn,
+                "format_rate": self.formatted_replies / self.turn,
+                "invalid_move": float(self.penalised),
+            }
+        observation = self._prompt(message) if self.outcome is None else self._final_text(message)
+        return (
+            self.observation_text(observation),
+            self.weighted_reward(components),
+            terminated,
+            truncated,
+            info,
+        )
+
+    def render_text(self) -> str:
+        header = f"Model: {self.model_mark}  turn {self.turn}/{self.max_turns}"
+        if self.outcome is not None:
+            header += f"  outcome: {self.outcome}"
+        return f"{header}\n{ttt.render_board(self.board, number_free_cells=False)}\n"
+
+    def _read_move(self, action: str) -> tuple[int, str | None, bool]:
+        if not isinstance(action, str):
+            return -1, f"expected a text reply, got {type(action).__name__}", False
+        parsed = parse_answer(action, MOVE_TAG, require_think=self.require_think)
+        if parsed.answer is None:
+            return -1, parsed.error, False
+        text = parsed.answer
+        if not (text.isascii() and text.lstrip("+-").isdigit()):
+            return -1, f"the move {quote_for_feedback(text)} is not a cell number 0-8", False
+        cell = int(text)
+        if not 0 <= cell <= 8:
+            return -1, f"cell {cell} is out of range; cells are numbered 0-8", False
+        if self.board[cell] != ttt.EMPTY:
+            return -1, f"cell {cell} is already taken by {self.board[cell]}", False
+        return cell, None, parsed.well_formatted
+
+    def _opponent_move(self) -> int:
+        explore, pick = derive_uniforms(self.episode_seed, "opponent", self.board, count=2)
+        if explore < self.random_move_prob:
+            candidates: tuple[int, ...] | list[int] = ttt.legal_moves(self.board)
+        else:
+            candidates = ttt.optimal_moves(self.board)
+        cell = candidates[int(pick * len(candidates))]
+        self.board = ttt.play(self.board, cell, self.opponent_mark)
+        return cell
+
+    def _result(self) -> Outcome:
+        won_by = ttt.winner(self.board)
+        if won_by is None:
+            return "draw"
+        return "win" if won_by == self.model_mark else "loss"
+
+    def _ending_text(self) -> str:
+        return {
+            "win": "Game over: you won.",
+            "draw": "Game over: it is a draw.",
+            "loss": "Game over: you lost.",
+            "truncated": f"Game over: the turn limit of {self.max_turns} replies was reached.",
+        }[self.outcome or "truncated"]
+
+    def _state_info(self) -> dict[str, Any]:
+        return {
+            "board": self.board,
+            "legal_moves": ttt.legal_moves(self.board),
+            "random_move_prob": self.random_move_prob,
+            "model_mark": self.model_mark,
+            "turn": self.turn,
+        }
+
+    def _prompt(self, message: str) -> str:
+        moves = ", ".join(str(m) for m in ttt.legal_moves(self.board))
+        return (
+            f"{message}\n\n{ttt.render_board(self.board)}\n\n"
+            f"You play {self.model_mark}. It is your turn. Legal moves: {moves}.\n"
+            "Reply with <move>N</move>."
+        )
+
+    def _final_text(self, message: str) -> str:
+        return f"{message}\n\n{ttt.render_board(self.board, number_free_cells=False)}"
