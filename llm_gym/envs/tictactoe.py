@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from llm_gym.envs.base import TextEnv
@@ -12,6 +13,7 @@ from llm_gym.validation import check_choice, check_int_at_least, check_number, c
 
 MOVE_TAG = "move"
 FORMAT_WEIGHT = 0.2
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 Outcome = Literal["win", "draw", "loss", "truncated"]
 WIN_REWARD: dict[str, float] = {"win": 1.0, "draw": 0.5, "loss": 0.0, "truncated": 0.0}
@@ -215,8 +217,11 @@ class TicTacToeEnv(TextEnv):
         if parsed.answer is None:
             return -1, parsed.error, False
         text = parsed.answer
-        if not (text.isascii() and text.lstrip("+-").isdigit()):
+        if not _INTEGER.fullmatch(text):
             return -1, f"the move {quote_for_feedback(text)} is not a cell number 0-8", False
+        if len(text.lstrip("+-0")) > 1:  # also keeps int() away from huge digit strings
+            quoted = quote_for_feedback(text)
+            return -1, f"cell {quoted} is out of range; cells are numbered 0-8", False
         cell = int(text)
         if not 0 <= cell <= 8:
             return -1, f"cell {cell} is out of range; cells are numbered 0-8", False
