@@ -1,0 +1,124 @@
+"""Scripted tic-tac-toe players: legal, well-formatted, sensible reasoning; the registry."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from llm_gym.envs.tictactoe import TicTacToeEnv
+from llm_gym.games import tictactoe as ttt
+from llm_gym.parsing import is_well_formatted, parse_answer, single_tag_body
+from llm_gym.policies import (
+    OptimalMovePolicy,
+    RandomMovePolicy,
+    make_scripted_policy,
+    scripted_policy_names,
+)
+from llm_gym.policies.tictactoe import explain_move
+
+MOVE = single_tag_body("move")
+
+
+def _cell(reply: str) -> int:
+    parsed = parse_answer(reply, "move")
+    assert parsed.answer is not None, reply
+    return int(parsed.answer)
+
+
+@pytest.mark.parametrize("think", [True, False])
+def test_random_policy_plays_only_legal_moves_in_format(think: bool) -> None:
+    env = TicTacToeEnv(require_think=think, max_turns=9)
+    played = set()
+    for seed in range(100):
+        policy = RandomMovePolicy(seed=seed, think=think)
+        observation, info = env.reset(seed=seed)
+        done = False
+        while not done:
+            reply = policy(observation, info)
+            assert is_well_formatted(reply, MOVE, require_think=think), reply
+            cell = _cell(reply)
+            assert cell in info["legal_moves"]
+            played.add(cell)
+            observation, _, terminated, truncated, info = env.step(reply)
+            assert info["invalid_action"] is False
+            assert info["reward_components"]["format"] >= 0.0
+            done = terminated or truncated
+        assert info["metrics"]["format_rate"] == 1.0
+    assert played == set(range(9))
+
+
+def test_random_policy_is_seeded() -> None:
+    info = {"board": ttt.EMPTY_BOARD, "turn": 0}
+    assert RandomMovePolicy(seed=1)("", info) == RandomMovePolicy(seed=1)("", info)
+    cells = {_cell(RandomMovePolicy(seed=s)("", info)) for s in range(60)}
+    assert cells == set(range(9))
+
+
+def test_optimal_policy_plays_optimal_moves_in_format() -> None:
+    boards = {ttt.EMPTY_BOARD}
+    frontier = [ttt.EMPTY_BOARD]
+    while frontier:  # every reachable open position
+        board = frontier.pop()
+        for cell in ttt.legal_moves(board):
+            child = ttt.play(board, cell, ttt.to_move(board))
+            if child not in boards and ttt.legal_moves(child):
+                boards.add(child)
+                frontier.append(child)
+    policy = OptimalMovePolicy(seed=3)
+    for board in boards:
+        reply = policy("", {"board": board})
+        assert is_well_formatted(reply, MOVE, require_think=True), reply
+        assert _cell(reply) in ttt.optimal_moves(board, fastest=True), board
+
+
+def test_optimal_policy_without_think_is_just_the_move() -> None:
+    reply = OptimalMovePolicy(think=False)("", {"board": "XX.OO...."})
+    assert reply == "<move>2</move>"
+
+
+@pytest.mark.parametrize(
+    ("board", "cell", "phrase"),
+    [
+        ("XX.OO....", 2, "completes a line of mine, so it wins now"),
+        ("XX..O....", 2, "X threatens to complete a line at cell 2, so I block it"),
+        ("X...O...X", 1, "keeps the game safe"),
+        (ttt.EMPTY_BOARD, 4, "keeps the game safe"),
+    ],
+)
+def test_explanations_match_the_position(board: str, cell: int, phrase: str) -> None:
+    text = explain_move(board, cell)
+    assert phrase in text
+    assert text.startswith(f"I play {ttt.to_move(board)}.")
+
+
+def test_optimal_reasoning_names_the_chosen_cell() -> None:
+    for seed in range(20):
+        env = TicTacToeEnv(model_plays="O", min_random_move_prob=1.0, max_random_move_prob=1.0)
+        observation, info = env.reset(seed=seed)
+        policy = OptimalMovePolicy(seed=seed)
+        done = False
+        while not done:
+            reply = policy(observation, info)
+            think = re.fullmatch(r"<think>(.*)</think>\n<move>(\d)</move>", reply, re.DOTALL)
+            assert think is not None, reply
+            assert f"cell {think.group(2)}" in think.group(1).lower()
+            assert "<" not in think.group(1)
+            observation, _, terminated, truncated, info = env.step(reply)
+            done = terminated or truncated
+        assert info["outcome"] in {"win", "draw"}
+
+
+def test_registry_lists_and_builds_policies() -> None:
+    assert scripted_policy_names("LLMTicTacToe-v0") == ["optimal", "random"]
+    assert scripted_policy_names("llm_gym:LLMTicTacToe-v0") == ["optimal", "random"]
+    policy = make_scripted_policy("LLMTicTacToe-v0", "optimal", seed=2, think=False)
+    assert isinstance(policy, OptimalMovePolicy) and policy.seed == 2 and not policy.think
+    assert isinstance(make_scripted_policy("LLMTicTacToe-v0", "random"), RandomMovePolicy)
+
+
+def test_registry_errors_name_the_registered_policies() -> None:
+    with pytest.raises(ValueError, match=r"no scripted policy 'perfect'.*optimal, random"):
+        make_scripted_policy("LLMTicTacToe-v0", "perfect")
+    with pytest.raises(ValueError, match="registered: none"):
+        make_scripted_policy("LLMNoSuchEnv-v0", "random")
