@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+import numpy as np
+from gymnasium import spaces
+
 from llm_gym.envs.base import TextEnv
 from llm_gym.games import tictactoe as ttt
 from llm_gym.parsing import parse_answer, quote_for_feedback
@@ -66,6 +69,12 @@ class TicTacToeEnv(TextEnv):
     ``board`` (9 characters of X, O and ., row-major), ``legal_moves``, ``random_move_prob``,
     ``model_mark``, ``turn``, and at the end ``outcome`` (win, draw, loss, truncated).
 
+    ## Numeric view
+    For classic RL (``llm_gym.wrappers.NumericView``) the env exposes its discrete structure:
+    :meth:`numeric_observation` (27 floats from the model's side: own, opponent and empty
+    cells, one-hot), :meth:`action_mask` (free cells) and :meth:`action_text` (the canonical
+    reply for cell ``i``), with ``numeric_observation_space`` and ``numeric_action_space``.
+
     ## Version History
     - v0: initial version.
     """
@@ -107,6 +116,8 @@ class TicTacToeEnv(TextEnv):
         self.penalised = False
         self.outcome: Outcome | None = None
         self.last_message = ""
+        self.numeric_observation_space = spaces.Box(0.0, 1.0, shape=(27,), dtype=np.float32)
+        self.numeric_action_space = spaces.Discrete(9)
 
     @property
     def opponent_mark(self) -> ttt.Mark:
@@ -203,6 +214,23 @@ class TicTacToeEnv(TextEnv):
             truncated,
             info,
         )
+
+    def numeric_observation(self) -> np.ndarray:
+        """The board from the model's side: cells 0-8 own, 9-17 opponent, 18-26 empty."""
+        cells = np.frombuffer(self.board.encode("ascii"), dtype=np.uint8)
+        planes = [cells == ord(mark) for mark in (self.model_mark, self.opponent_mark, ttt.EMPTY)]
+        return np.concatenate(planes).astype(np.float32)
+
+    def action_mask(self) -> np.ndarray:
+        """``True`` for the free cells while the game runs (all ``False`` once it is over)."""
+        mask = np.zeros(9, dtype=bool)
+        mask[ttt.legal_moves(self.board)] = True
+        return mask
+
+    def action_text(self, action: int) -> str:
+        """The canonical, well-formatted reply that plays cell ``action``."""
+        think = "<think>I play this cell.</think>" if self.require_think else ""
+        return f"{think}<move>{int(action)}</move>"
 
     def render_text(self) -> str:
         header = f"Model: {self.model_mark}  turn {self.turn}/{self.max_turns}"
