@@ -51,6 +51,7 @@ def to_move(board: str) -> Mark:
     return "X" if board.count("X") == board.count("O") else "O"
 
 
+@cache
 def winner(board: str) -> Mark | None:
     """The mark with three in a row, or ``None``."""
     for a, b, c in WIN_LINES:
@@ -68,10 +69,15 @@ def is_over(board: str) -> bool:
 
 
 def legal_moves(board: str) -> list[int]:
-    """Free cells in increasing order; empty once the game is over."""
+    """Free cells in increasing order; empty once the game is over (a new list every call)."""
+    return list(_legal_moves(board))
+
+
+@cache
+def _legal_moves(board: str) -> tuple[int, ...]:
     if winner(board) is not None:
-        return []
-    return [i for i, cell in enumerate(board) if cell == EMPTY]
+        return ()
+    return tuple(i for i, cell in enumerate(board) if cell == EMPTY)
 
 
 def play(board: str, cell: int, mark: Mark) -> str:
@@ -144,6 +150,7 @@ def optimal_moves(board: str, *, fastest: bool = False) -> tuple[int, ...]:
     return tuple(cell for cell in moves if _rank(scores[cell]) == best_rank)
 
 
+@cache
 def render_board(board: str, *, number_free_cells: bool = True) -> str:
     """Three text rows; free cells show their index so a reader can name them."""
     cells = [
