@@ -19,8 +19,10 @@ def text_space(max_length: int) -> spaces.Text:
 
 def to_charset(text: str, max_length: int, *, replacement: str = "?") -> str:
     """Fit ``text`` into a text space: foreign characters replaced, tail cut with a marker."""
+    if len(text) <= max_length and _ALLOWED.issuperset(text):
+        return text  # the common case, checked at C speed
     cleaned = "".join(ch if ch in _ALLOWED else replacement for ch in text)
     if len(cleaned) <= max_length:
         return cleaned
     marker = "\n[... truncated]"
-    return cleaned[: max(0, max_length - len(marker))] + marker[: max_length]
+    return cleaned[: max(0, max_length - len(marker))] + marker[:max_length]
