@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -291,12 +292,18 @@ class TicTacToeEnv(TextEnv):
         }
 
     def _prompt(self, message: str) -> str:
-        moves = ", ".join(str(m) for m in ttt.legal_moves(self.board))
-        return (
-            f"{message}\n\n{ttt.render_board(self.board)}\n\n"
-            f"You play {self.model_mark}. It is your turn. Legal moves: {moves}.\n"
-            "Reply with <move>N</move>."
-        )
+        return message + _turn_text(self.board, self.model_mark)
 
     def _final_text(self, message: str) -> str:
         return f"{message}\n\n{ttt.render_board(self.board, number_free_cells=False)}"
+
+
+@cache
+def _turn_text(board: str, mark: str) -> str:
+    """The board and whose turn it is: the part of a prompt that depends on the position only."""
+    moves = ", ".join(str(m) for m in ttt.legal_moves(board))
+    return (
+        f"\n\n{ttt.render_board(board)}\n\n"
+        f"You play {mark}. It is your turn. Legal moves: {moves}.\n"
+        "Reply with <move>N</move>."
+    )
