@@ -1,0 +1,26 @@
+"""The ``llm-gym`` command line. Each command lives in its own module and registers on ``app``."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="llm-gym",
+    help="Evaluate, play and train language models on llm_gym text environments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Evaluate, play and train language models on llm_gym text environments."""
+
+
+from adapters.cli import envs  # noqa: E402,F401  (registers commands)
+from adapters.cli import baseline, match  # noqa: E402,F401  (registers commands)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,113 @@
+"""Trajectory records: what one episode of chat looked like, in a JSON-friendly form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+Message = dict[str, Any]
+
+
+@dataclass
+class TurnRecord:
+    """One model reply and what the environment made of it."""
+
+    action: str
+    observation: str
+    role: str
+    reward: float
+    reward_components: dict[str, float]
+    invalid_action: bool
+    latency_s: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EpisodeRecord:
+    """A whole episode: the chat, per-turn rewards and the episode's score.
+
+    ``seed`` is the env seed of the example and ``rollout`` the index of this rollout among the
+    rollouts of that example (a GRPO group or pass@k sample). ``messages`` is the chat exactly as
+    the policy saw it (system prompt, observations, replies); the final observation, which the
+    policy never answers, is kept apart in ``final_observation``.
+    """
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    seed: int
+    rollout: int
+    policy: str
+    messages: list[Message]
+    turns: list[TurnRecord]
+    final_observation: str
+    total_reward: float
+    reward_components: dict[str, float]
+    reward_weights: dict[str, float]
+    outcome: str | None
+    metrics: dict[str, Any]
+    terminated: bool
+    truncated: bool
+    wall_time_s: float
+    error: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.seed, self.rollout)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(t.prompt_tokens or 0 for t in self.turns)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(t.completion_tokens or 0 for t in self.turns)
+
+    @property
+    def invalid_actions(self) -> int:
+        return sum(t.invalid_action for t in self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["prompt_tokens"] = self.prompt_tokens
+        data["completion_tokens"] = self.completion_tokens
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpisodeRecord:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["turns"] = [TurnRecord(**turn) for turn in data.get("turns", [])]
+        return cls(**fields)
+
+
+def append_record(path: str | Path, record: EpisodeRecord) -> None:
+    """Append one record as a JSON line and flush it to disk (nothing is lost on a crash)."""
+    line = json.dumps(record.to_dict(), ensure_ascii=False, default=_json_default)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+
+
+def read_records(path: str | Path) -> Iterator[EpisodeRecord]:
+    """Records of a ``results.jsonl``; a torn last line (from a killed run) is skipped."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            yield EpisodeRecord.from_dict(data)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

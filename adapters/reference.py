@@ -1,0 +1,189 @@
+"""Reference scores: where a policy stands between a random player and a perfect one.
+
+``llm_gym/data/reference_scores.json`` holds, for each opponent setting of ``LLMTicTacToe-v0``
+(``random``, ``mixed``, ``optimal``), the figures of three players measured through the same
+rollout and summary code as ``llm-gym eval``: the scripted random player, the trained
+``MaskablePPO`` baseline and the scripted optimal player. It is written by
+``llm-gym baseline LLMTicTacToe-v0 --reference`` (see :func:`compute_reference_scores`).
+
+>>> scores = load_reference_scores()
+>>> sorted(scores["scores"])
+['mixed', 'optimal', 'random']
+>>> normalized_score(0.7, scores["scores"]["optimal"])  # a draw every game, like the solver
+1.0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from adapters.policies.base import ChatPolicy
+from adapters.rollout import EpisodeJob, run_episodes
+from adapters.summary import Summary, summarize
+
+REFERENCE_ENV_ID = "LLMTicTacToe-v0"
+REFERENCE_PLAYERS = ("random_policy", "sb3_baseline", "optimal_player")
+SCORED_KWARGS_DEFAULTS: dict[str, Any] = {
+    "model_plays": "random",
+    "invalid_move_penalty": -0.1,
+    "max_turns": 8,
+}
+"""Env arguments that change the score scale; a result is placed on the reference scale only
+when it used these values (``require_think`` changes the format rule, not the scale)."""
+
+
+def reference_scores_path() -> Path:
+    """The shipped ``reference_scores.json`` inside the ``llm_gym`` package."""
+    return Path(str(resources.files("llm_gym") / "data" / "reference_scores.json"))
+
+
+def load_reference_scores(path: str | Path | None = None) -> dict[str, Any]:
+    """The reference scores (shipped file unless ``path`` is given)."""
+    with open(path or reference_scores_path(), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def compact_summary(summary: Summary) -> dict[str, Any]:
+    """The figures kept in the reference file for one player and opponent setting."""
+    return {
+        "episodes": summary.episodes,
+        "total_reward": {"mean": summary.total_reward_mean, "std": summary.total_reward_std},
+        "components": {name: mean for name, (mean, _) in summary.components.items()},
+        "outcome_rates": dict(summary.outcome_rates),
+        "invalid_action_rate": summary.invalid_action_rate,
+    }
+
+
+def opponent_setting_of(env_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
+    """The reference opponent setting an eval's env arguments match, or ``None``."""
+    from adapters.baselines import OPPONENT_SETTINGS
+
+    if env_id.split(":")[-1] != REFERENCE_ENV_ID:
+        return None
+    for name, default in SCORED_KWARGS_DEFAULTS.items():
+        if env_kwargs.get(name, default) != default:
+            return None
+    low = float(env_kwargs.get("min_random_move_prob", 0.0))
+    high = float(env_kwargs.get("max_random_move_prob", 1.0))
+    for setting, kwargs in OPPONENT_SETTINGS.items():
+        if (low, high) == (kwargs["min_random_move_prob"], kwargs["max_random_move_prob"]):
+            return setting
+    return None
+
+
+def normalized_score(total_reward: float, setting_scores: Mapping[str, Any]) -> float:
+    """Mean episode reward rescaled so the random player is 0 and the optimal player is 1."""
+    low = setting_scores["random_policy"]["total_reward"]["mean"]
+    high = setting_scores["optimal_player"]["total_reward"]["mean"]
+    if high == low:
+        raise ValueError("the reference players score the same; the scale is empty")
+    return (total_reward - low) / (high - low)
+
+
+def reference_table(
+    summary: Summary,
+    env_id: str,
+    env_kwargs: Mapping[str, Any],
+    *,
+    name: str = "this policy",
+    scores: Mapping[str, Any] | None = None,
+) -> Table | None:
+    """The reference players next to ``summary``, or ``None`` when no setting matches."""
+    setting = opponent_setting_of(env_id, env_kwargs)
+    if setting is None:
+        return None
+    scores = scores if scores is not None else load_reference_scores()
+    setting_scores = scores["scores"][setting]
+    table = Table(
+        title=f"{env_id} vs the {setting} opponent: reference scale",
+        show_header=True,
+        header_style="bold",
+    )
+    for column in ("player", "win", "draw", "loss", "total reward", "scaled (random 0, optimal 1)"):
+        table.add_column(column, justify="left" if column == "player" else "right")
+    rows: list[tuple[str, Mapping[str, float], float]] = [
+        (_player_label(player, scores), data["outcome_rates"], data["total_reward"]["mean"])
+        for player, data in setting_scores.items()
+    ]
+    rows.append((name, summary.outcome_rates, summary.total_reward_mean))
+    for label, rates, reward in sorted(rows, key=lambda row: row[2]):
+        table.add_row(
+            f"[bold]{label}[/bold]" if label == name else label,
+            *(f"{rates.get(outcome, 0.0):.1%}" for outcome in ("win", "draw", "loss")),
+            f"{reward:.3f}",
+            f"{normalized_score(reward, setting_scores):.2f}",
+        )
+    return table
+
+
+def _player_label(player: str, scores: Mapping[str, Any]) -> str:
+    if player == "sb3_baseline":
+        baseline = scores.get("baseline", {})
+        return f"SB3 {baseline.get('algo', 'baseline')} ({baseline.get('steps', '?'):,} steps)"
+    return player.replace("_", " ")
+
+
+def evaluate_chat_policy(
+    policy: ChatPolicy,
+    env_id: str,
+    *,
+    games: int,
+    seed: int,
+    env_kwargs: Mapping[str, Any],
+    concurrency: int = 1,
+) -> Summary:
+    """Summary of ``games`` episodes (seeds ``seed ..``) of a chat policy."""
+    jobs = [EpisodeJob(env_id, seed + game, 0, dict(env_kwargs)) for game in range(games)]
+    return summarize(asyncio.run(run_episodes(jobs, policy, concurrency=concurrency)))
+
+
+def compute_reference_scores(
+    baseline_summaries: Mapping[str, Summary],
+    *,
+    games: int,
+    seed: int,
+    baseline: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Evaluate the scripted random and optimal players and add the baseline's summaries.
+
+    Args:
+        baseline_summaries: opponent setting -> summary of the trained baseline, evaluated over
+            the same ``games`` seeds.
+        games, seed: episodes per setting and the first env seed.
+        baseline: what the baseline is (algo, steps, training time, command) for the record.
+    """
+    from adapters.baselines import OPPONENT_SETTINGS
+    from adapters.policies import ScriptedChatPolicy
+
+    scores: dict[str, dict[str, Any]] = {}
+    for setting, kwargs in OPPONENT_SETTINGS.items():
+        if setting not in baseline_summaries:
+            raise ValueError(f"no baseline summary for the {setting} opponent")
+        players = {
+            "random_policy": ScriptedChatPolicy.for_env(REFERENCE_ENV_ID, "random"),
+            "optimal_player": ScriptedChatPolicy.for_env(REFERENCE_ENV_ID, "optimal"),
+        }
+        results = {
+            name: evaluate_chat_policy(
+                policy, REFERENCE_ENV_ID, games=games, seed=seed, env_kwargs=kwargs
+            )
+            for name, policy in players.items()
+        }
+        results["sb3_baseline"] = baseline_summaries[setting]
+        scores[setting] = {player: compact_summary(results[player]) for player in REFERENCE_PLAYERS}
+    return {
+        "env_id": REFERENCE_ENV_ID,
+        "games_per_setting": games,
+        "first_seed": seed,
+        "opponent_settings": {name: dict(kwargs) for name, kwargs in OPPONENT_SETTINGS.items()},
+        "env_kwargs": dict(SCORED_KWARGS_DEFAULTS),
+        "baseline": dict(baseline),
+        "scores": scores,
+    }

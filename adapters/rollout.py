@@ -1,0 +1,148 @@
+"""Run environment episodes as chats with a policy: one code path, sync or async.
+
+>>> from adapters.policies import ScriptedChatPolicy
+>>> policy = ScriptedChatPolicy.for_env("LLMTicTacToe-v0", "optimal")
+>>> record = run_episode_sync("LLMTicTacToe-v0", policy, seed=0,
+...                           env_kwargs={"max_random_move_prob": 0.0})
+>>> record.outcome
+'draw'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+import llm_gym  # noqa: F401  (registers the envs)
+from adapters.policies.base import ChatPolicy
+from adapters.records import EpisodeRecord, Message, TurnRecord
+
+INFO_KEYS_SKIPPED_IN_TURNS = ("system_prompt", "tools", "reward_components", "role")
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """One rollout to run: ``rollout`` numbers the rollouts that share ``seed``."""
+
+    env_id: str
+    seed: int
+    rollout: int = 0
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def run_episode(
+    env_id: str,
+    policy: ChatPolicy,
+    *,
+    seed: int,
+    rollout: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
+    env: gym.Env | None = None,
+) -> EpisodeRecord:
+    """Play one episode: system prompt, then observation/reply turns until the env ends it.
+
+    Args:
+        env_id: a registered id (``"pkg.module:EnvName-v0"`` imports a user's package first).
+        policy: the chat policy that writes the replies.
+        seed: the env seed; every rollout of one example uses the same seed.
+        rollout: index of this rollout among those of ``seed`` (recorded, not used by the env).
+        env_kwargs: keyword arguments for ``gymnasium.make``.
+        env: an already-made env to reuse instead of making one.
+
+    Returns:
+        The episode record. Exceptions from the policy propagate: a failed request is an
+        infrastructure error, not model behaviour.
+    """
+    kwargs = dict(env_kwargs or {})
+    env = env if env is not None else gym.make(env_id, **kwargs)
+    started = time.perf_counter()
+    observation, info = env.reset(seed=seed)
+    tools = info.get("tools")
+    messages: list[Message] = [{"role": "system", "content": info["system_prompt"]}]
+    messages.append({"role": info.get("role", "user"), "content": observation})
+    reward_weights = dict(info.get("reward_weights", {}))
+    totals = dict.fromkeys(reward_weights, 0.0)
+    turns: list[TurnRecord] = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        asked = time.perf_counter()
+        reply = await policy.reply(messages, tools=tools, info=info)
+        latency = time.perf_counter() - asked
+        messages.append(reply.assistant_message())
+        observation, reward, terminated, truncated, info = env.step(reply.text)
+        components = dict(info.get("reward_components", {}))
+        for name, value in components.items():
+            totals[name] = totals.get(name, 0.0) + value
+        turns.append(
+            TurnRecord(
+                action=reply.text,
+                observation=observation,
+                role=info.get("role", "user"),
+                reward=float(reward),
+                reward_components=components,
+                invalid_action=bool(info.get("invalid_action", False)),
+                latency_s=latency,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                info={k: v for k, v in info.items() if k not in INFO_KEYS_SKIPPED_IN_TURNS},
+            )
+        )
+        if not (terminated or truncated):
+            messages.append({"role": info.get("role", "user"), "content": observation})
+    return EpisodeRecord(
+        env_id=env_id,
+        env_kwargs=kwargs,
+        seed=seed,
+        rollout=rollout,
+        policy=getattr(policy, "name", type(policy).__name__),
+        messages=messages,
+        turns=turns,
+        final_observation=observation,
+        total_reward=float(sum(t.reward for t in turns)),
+        reward_components=totals,
+        reward_weights=reward_weights,
+        outcome=info.get("outcome", "truncated" if truncated else None),
+        metrics=dict(info.get("metrics", {})),
+        terminated=bool(terminated),
+        truncated=bool(truncated),
+        wall_time_s=time.perf_counter() - started,
+    )
+
+
+async def run_episodes(
+    jobs: Iterable[EpisodeJob],
+    policy: ChatPolicy,
+    *,
+    concurrency: int = 8,
+    on_record: Callable[[EpisodeRecord], Awaitable[None] | None] | None = None,
+) -> list[EpisodeRecord]:
+    """Run many episodes with at most ``concurrency`` in flight; records come back in job order.
+
+    ``on_record`` is called as each episode finishes (e.g. to append it to a results file).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    limiter = asyncio.Semaphore(concurrency)
+
+    async def run(job: EpisodeJob) -> EpisodeRecord:
+        async with limiter:
+            record = await run_episode(
+                job.env_id, policy, seed=job.seed, rollout=job.rollout, env_kwargs=job.env_kwargs
+            )
+        if on_record is not None:
+            result = on_record(record)
+            if asyncio.iscoroutine(result):
+                await result
+        return record
+
+    return list(await asyncio.gather(*(run(job) for job in jobs)))
+
+
+def run_episode_sync(env_id: str, policy: ChatPolicy, **kwargs: Any) -> EpisodeRecord:
+    """:func:`run_episode` for code without an event loop."""
+    return asyncio.run(run_episode(env_id, policy, **kwargs))
