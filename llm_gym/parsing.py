@@ -30,7 +30,8 @@ class ParsedReply:
     Attributes:
         answer: the stripped content of the single answer tag, or ``None``.
         error: why no answer could be taken, phrased for the model; ``None`` when ``answer`` is set.
-        well_formatted: the reply follows the required format exactly (see :func:`is_well_formatted`).
+        well_formatted: the reply follows the required format exactly
+            (see :func:`is_well_formatted`).
     """
 
     answer: str | None
@@ -100,7 +101,9 @@ def parse_answer(reply: str, tag: str, *, require_think: bool = False) -> Parsed
     distinct = list(dict.fromkeys(answers))
     if len(distinct) > 1:
         return ParsedReply(
-            None, f"the reply holds {len(distinct)} different <{tag}> answers; give exactly one", False
+            None,
+            f"the reply holds {len(distinct)} different <{tag}> answers; give exactly one",
+            False,
         )
     return ParsedReply(distinct[0], None, well_formatted)
 

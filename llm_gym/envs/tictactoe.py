@@ -138,7 +138,11 @@ class TicTacToeEnv(TextEnv):
             "column or diagonal wins. If the board fills up with no three in a row, it is a draw.\n"
             f"{think} Reply with exactly one move as <move>N</move>, where N is the number of a "
             "free cell. Example reply:\n"
-            + ("<think>The centre is free and blocks the most lines.</think>\n" if self.require_think else "")
+            + (
+                "<think>The centre is free and blocks the most lines.</think>\n"
+                if self.require_think
+                else ""
+            )
             + "<move>4</move>"
         )
 
@@ -197,9 +201,7 @@ class TicTacToeEnv(TextEnv):
             components["win"] = WIN_REWARD[self.outcome]
             message += " " + self._ending_text()
         self.last_message = message
-        info = self.step_info(
-            components, invalid_action=error is not None, **self._state_info()
-        )
+        info = self.step_info(components, invalid_action=error is not None, **self._state_info())
         if self.outcome is not None:
             info["outcome"] = self.outcome
             info["metrics"] = {

@@ -66,7 +66,9 @@ def explain_move(board: str, cell: int) -> str:
         return f"I play {me}. Cell {cell} completes a line of mine, so it wins now."
     if cell in threats:
         return f"I play {me}. {them} threatens to complete a line at cell {cell}, so I block it."
-    forks = [m for m in ttt.legal_moves(board) if len(_completing_cells(ttt.play(board, m, me), me)) >= 2]
+    forks = [
+        m for m in ttt.legal_moves(board) if len(_completing_cells(ttt.play(board, m, me), me)) >= 2
+    ]
     if cell in forks:
         return f"I play {me}. Cell {cell} creates two threats at once; {them} cannot block both."
     if value == ttt.WIN:
