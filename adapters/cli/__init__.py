@@ -18,8 +18,8 @@ def _root() -> None:
     """Evaluate, play and train language models on llm_gym text environments."""
 
 
-from adapters.cli import envs  # noqa: E402,F401  (registers commands)
-from adapters.cli import baseline, match  # noqa: E402,F401  (registers commands)
+# Each command module registers its commands on ``app`` when imported.
+from adapters.cli import baseline, envs, match  # noqa: E402,F401
 
 
 def main() -> None:
