@@ -7,6 +7,7 @@ The hash is SplitMix64, so a derived value depends only on its inputs, in any pr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,12 +33,14 @@ def derive_seed(seed: int, *keys: int | str) -> int:
 
 def _key_parts(key: int | str) -> Iterable[int]:
     if isinstance(key, int):
-        yield key & _MASK
-        return
+        return (key & _MASK,)
+    return _string_parts(key)
+
+
+@lru_cache(maxsize=8192)
+def _string_parts(key: str) -> tuple[int, ...]:
     data = key.encode("utf-8")
-    yield len(data)
-    for start in range(0, len(data), 8):
-        yield int.from_bytes(data[start : start + 8], "little")
+    return (len(data), *(int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data), 8)))
 
 
 def derive_uniforms(seed: int, *keys: int | str, count: int = 2) -> list[float]:
