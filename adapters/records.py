@@ -32,9 +32,13 @@ class EpisodeRecord:
     """A whole episode: the chat, per-turn rewards and the episode's score.
 
     ``seed`` is the env seed of the example and ``rollout`` the index of this rollout among the
-    rollouts of that example (a GRPO group or pass@k sample). ``messages`` is the chat exactly as
-    the policy saw it (system prompt, observations, replies); the final observation, which the
-    policy never answers, is kept apart in ``final_observation``.
+    rollouts of that example (a GRPO group or pass@k sample). ``setting`` labels the env
+    arguments of one arm of an evaluation over several settings (e.g. opponent strengths).
+    ``error`` is set when the episode could not be finished (a request failed after its
+    retries); such a record is kept for diagnosis and redone by ``llm-gym eval --resume``.
+    ``messages`` is the chat exactly as the policy saw it (system prompt, observations,
+    replies); the final observation, which the policy never answers, is kept apart in
+    ``final_observation``.
     """
 
     env_id: str
@@ -54,10 +58,16 @@ class EpisodeRecord:
     truncated: bool
     wall_time_s: float
     error: str | None = None
+    setting: str | None = None
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.seed, self.rollout)
+
+    @property
+    def run_key(self) -> tuple[str | None, int, int]:
+        """``(setting, seed, rollout)``: the row's identity within an evaluation run."""
+        return (self.setting, self.seed, self.rollout)
 
     @property
     def prompt_tokens(self) -> int:

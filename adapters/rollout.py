@@ -33,6 +33,12 @@ class EpisodeJob:
     seed: int
     rollout: int = 0
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    setting: str | None = None
+    """A label for ``env_kwargs`` when one run evaluates several settings."""
+
+    @property
+    def run_key(self) -> tuple[str | None, int, int]:
+        return (self.setting, self.seed, self.rollout)
 
 
 async def run_episode(
@@ -43,6 +49,8 @@ async def run_episode(
     rollout: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
     env: gym.Env | None = None,
+    setting: str | None = None,
+    record_errors: bool = False,
 ) -> EpisodeRecord:
     """Play one episode: system prompt, then observation/reply turns until the env ends it.
 
@@ -52,48 +60,67 @@ async def run_episode(
         seed: the env seed; every rollout of one example uses the same seed.
         rollout: index of this rollout among those of ``seed`` (recorded, not used by the env).
         env_kwargs: keyword arguments for ``gymnasium.make``.
-        env: an already-made env to reuse instead of making one.
+        env: an already-made env to reuse instead of making one (it is not closed).
+        setting: a label for ``env_kwargs``, copied into the record.
+        record_errors: return a record with ``error`` set (and the chat so far) when the
+            policy raises, instead of raising.
 
     Returns:
-        The episode record. Exceptions from the policy propagate: a failed request is an
-        infrastructure error, not model behaviour.
+        The episode record. Without ``record_errors``, exceptions from the policy propagate: a
+        failed request is an infrastructure error, not model behaviour.
     """
     kwargs = dict(env_kwargs or {})
-    env = env if env is not None else gym.make(env_id, **kwargs)
+    own_env = env is None
+    env = gym.make(env_id, **kwargs) if env is None else env
     started = time.perf_counter()
-    observation, info = env.reset(seed=seed)
-    tools = info.get("tools")
-    messages: list[Message] = [{"role": "system", "content": info["system_prompt"]}]
-    messages.append({"role": info.get("role", "user"), "content": observation})
-    reward_weights = dict(info.get("reward_weights", {}))
-    totals = dict.fromkeys(reward_weights, 0.0)
+    messages: list[Message] = []
     turns: list[TurnRecord] = []
+    reward_weights: dict[str, float] = {}
+    totals: dict[str, float] = {}
+    observation, info = "", {}
     terminated = truncated = False
-    while not (terminated or truncated):
-        asked = time.perf_counter()
-        reply = await policy.reply(messages, tools=tools, info=info)
-        latency = time.perf_counter() - asked
-        messages.append(reply.assistant_message())
-        observation, reward, terminated, truncated, info = env.step(reply.text)
-        components = dict(info.get("reward_components", {}))
-        for name, value in components.items():
-            totals[name] = totals.get(name, 0.0) + value
-        turns.append(
-            TurnRecord(
-                action=reply.text,
-                observation=observation,
-                role=info.get("role", "user"),
-                reward=float(reward),
-                reward_components=components,
-                invalid_action=bool(info.get("invalid_action", False)),
-                latency_s=latency,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                info={k: v for k, v in info.items() if k not in INFO_KEYS_SKIPPED_IN_TURNS},
+    error: str | None = None
+    try:
+        observation, info = env.reset(seed=seed)
+        tools = info.get("tools")
+        messages.append({"role": "system", "content": info["system_prompt"]})
+        messages.append({"role": info.get("role", "user"), "content": observation})
+        reward_weights = dict(info.get("reward_weights", {}))
+        totals = dict.fromkeys(reward_weights, 0.0)
+        while not (terminated or truncated):
+            asked = time.perf_counter()
+            try:
+                reply = await policy.reply(messages, tools=tools, info=info)
+            except Exception as exc:
+                if not record_errors:
+                    raise
+                error = f"{type(exc).__name__}: {exc}"
+                break
+            latency = time.perf_counter() - asked
+            messages.append(reply.assistant_message())
+            observation, reward, terminated, truncated, info = env.step(reply.text)
+            components = dict(info.get("reward_components", {}))
+            for name, value in components.items():
+                totals[name] = totals.get(name, 0.0) + value
+            turns.append(
+                TurnRecord(
+                    action=reply.text,
+                    observation=observation,
+                    role=info.get("role", "user"),
+                    reward=float(reward),
+                    reward_components=components,
+                    invalid_action=bool(info.get("invalid_action", False)),
+                    latency_s=latency,
+                    prompt_tokens=reply.prompt_tokens,
+                    completion_tokens=reply.completion_tokens,
+                    info={k: v for k, v in info.items() if k not in INFO_KEYS_SKIPPED_IN_TURNS},
+                )
             )
-        )
-        if not (terminated or truncated):
-            messages.append({"role": info.get("role", "user"), "content": observation})
+            if not (terminated or truncated):
+                messages.append({"role": info.get("role", "user"), "content": observation})
+    finally:
+        if own_env:
+            env.close()
     return EpisodeRecord(
         env_id=env_id,
         env_kwargs=kwargs,
@@ -102,15 +129,17 @@ async def run_episode(
         policy=getattr(policy, "name", type(policy).__name__),
         messages=messages,
         turns=turns,
-        final_observation=observation,
+        final_observation=observation if error is None else "",
         total_reward=float(sum(t.reward for t in turns)),
         reward_components=totals,
         reward_weights=reward_weights,
-        outcome=info.get("outcome", "truncated" if truncated else None),
-        metrics=dict(info.get("metrics", {})),
+        outcome=None if error else info.get("outcome", "truncated" if truncated else None),
+        metrics=dict(info.get("metrics", {})) if error is None else {},
         terminated=bool(terminated),
         truncated=bool(truncated),
         wall_time_s=time.perf_counter() - started,
+        error=error,
+        setting=setting,
     )
 
 
@@ -120,10 +149,13 @@ async def run_episodes(
     *,
     concurrency: int = 8,
     on_record: Callable[[EpisodeRecord], Awaitable[None] | None] | None = None,
+    record_errors: bool = False,
 ) -> list[EpisodeRecord]:
     """Run many episodes with at most ``concurrency`` in flight; records come back in job order.
 
     ``on_record`` is called as each episode finishes (e.g. to append it to a results file).
+    With ``record_errors`` a failed episode becomes a record with ``error`` set instead of
+    cancelling the whole run.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -132,7 +164,13 @@ async def run_episodes(
     async def run(job: EpisodeJob) -> EpisodeRecord:
         async with limiter:
             record = await run_episode(
-                job.env_id, policy, seed=job.seed, rollout=job.rollout, env_kwargs=job.env_kwargs
+                job.env_id,
+                policy,
+                seed=job.seed,
+                rollout=job.rollout,
+                env_kwargs=job.env_kwargs,
+                setting=job.setting,
+                record_errors=record_errors,
             )
         if on_record is not None:
             result = on_record(record)
