@@ -45,19 +45,24 @@ OPPONENT_SETTINGS: dict[str, dict[str, float]] = {
 }
 """Named opponent strengths of ``LLMTicTacToe-v0`` (env keyword arguments), shared with eval."""
 
-DEFAULT_TRAINING_OPPONENTS: tuple[tuple[float, float], ...] = (
-    (0.0, 0.0),
-    (0.0, 0.0),
-    (0.0, 0.0),
-    (0.0, 0.3),
-    (0.0, 0.3),
-    (0.0, 1.0),
-    (1.0, 1.0),
-    (1.0, 1.0),
+
+def _opponent(low: float, high: float, **extra: Any) -> dict[str, Any]:
+    return {"min_random_move_prob": low, "max_random_move_prob": high, **extra}
+
+
+DEFAULT_TRAINING_ENVS: tuple[dict[str, Any], ...] = (
+    _opponent(0.0, 0.0),
+    _opponent(0.0, 0.0, model_plays="O"),
+    _opponent(0.0, 0.0),
+    _opponent(0.0, 0.3),
+    _opponent(0.0, 0.3, model_plays="O"),
+    _opponent(0.0, 1.0),
+    _opponent(1.0, 1.0),
+    _opponent(1.0, 1.0, model_plays="O"),
 )
-"""``(min, max)`` random-move probability of each training env (cycled over ``n_envs``):
-heavy on the optimal opponent, which punishes every mistake, with enough weak opponents to
-learn to convert their errors into wins."""
+"""Keyword arguments of each tic-tac-toe training env (cycled over ``n_envs``): heavy on the
+optimal opponent, which punishes every mistake, with enough weak opponents to learn to convert
+their errors into wins, and extra games as O (the side with the traps to avoid)."""
 
 DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
     "maskable_ppo": {
@@ -108,8 +113,8 @@ class BaselineConfig:
         n_envs: parallel training envs (a ``DummyVecEnv``: the envs are cheap, the net is small).
         seed: seeds the algorithm and the training envs.
         env_kwargs: keyword arguments for every training env.
-        training_opponents: ``(min, max)`` random-move probability per training env, cycled
-            over ``n_envs`` (tic-tac-toe only; empty to leave ``env_kwargs`` alone).
+        training_envs: keyword arguments per training env, cycled over ``n_envs`` and applied
+            over ``env_kwargs`` (the default mixes tic-tac-toe opponents; empty for none).
         hyperparams: overrides of :data:`DEFAULT_HYPERPARAMS` for ``algo``.
         torch_threads: CPU threads for torch (small nets train fastest on one).
     """
@@ -120,7 +125,7 @@ class BaselineConfig:
     n_envs: int = 8
     seed: int = 0
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    training_opponents: tuple[tuple[float, float], ...] = DEFAULT_TRAINING_OPPONENTS
+    training_envs: tuple[dict[str, Any], ...] = DEFAULT_TRAINING_ENVS
     hyperparams: dict[str, Any] = field(default_factory=dict)
     torch_threads: int = 1
 
@@ -133,9 +138,8 @@ class BaselineConfig:
     def env_kwargs_for(self, index: int) -> dict[str, Any]:
         """Keyword arguments of training env ``index``."""
         kwargs = dict(self.env_kwargs)
-        if self.training_opponents:
-            low, high = self.training_opponents[index % len(self.training_opponents)]
-            kwargs.update(min_random_move_prob=low, max_random_move_prob=high)
+        if self.training_envs:
+            kwargs.update(self.training_envs[index % len(self.training_envs)])
         return kwargs
 
     def algo_kwargs(self) -> dict[str, Any]:
@@ -153,7 +157,7 @@ class BaselineConfig:
             "n_envs": self.n_envs,
             "seed": self.seed,
             "env_kwargs": dict(self.env_kwargs),
-            "training_opponents": [list(pair) for pair in self.training_opponents],
+            "training_envs": [dict(kwargs) for kwargs in self.training_envs],
             "hyperparams": {**DEFAULT_HYPERPARAMS[self.algo], **self.hyperparams},
             "torch_threads": self.torch_threads,
         }

@@ -28,7 +28,7 @@ def baseline(
     n_envs: int = typer.Option(8, "--n-envs", min=1, help="Parallel training envs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the algorithm and the training envs."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Run folder [default: runs/baselines/<env>-<algo>-seed<seed>]."
+        None, "--output", "-o", help="Run folder (default: runs/baselines/ENV-ALGO-seedSEED)."
     ),
     load: Path | None = typer.Option(
         None, "--load", help="Evaluate this saved model instead of training one."
@@ -51,7 +51,7 @@ def baseline(
     reference_path: Path | None = typer.Option(
         None,
         "--reference-path",
-        help="Where --reference writes [default: the llm_gym/data/reference_scores.json shipped].",
+        help="Where --reference writes (default: the shipped llm_gym/data/reference_scores.json).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Training progress bar."),
 ) -> None:
@@ -71,8 +71,9 @@ def baseline(
 
     unknown = [name for name in opponents if name not in OPPONENT_SETTINGS]
     if unknown:
+        known = ", ".join(OPPONENT_SETTINGS)
         raise typer.BadParameter(
-            f"unknown opponent setting(s) {', '.join(unknown)}; known: {', '.join(OPPONENT_SETTINGS)}"
+            f"unknown opponent setting(s) {', '.join(unknown)}; known: {known}"
         )
     if reference and set(opponents) != set(OPPONENT_SETTINGS):
         raise typer.BadParameter("--reference needs every opponent setting (the default)")
