@@ -13,6 +13,7 @@ different answers (hedging) or stuffs answer tags gets no answer at all.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -112,3 +113,166 @@ def quote_for_feedback(text: str, limit: int = 60) -> str:
     """A short, single-line excerpt of model text for an error message."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+
+
+# --- \boxed{...} answers (math) -------------------------------------------------------------
+
+_BOXED_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def boxed_contents(text: str) -> list[str]:
+    """Stripped contents of every ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, in order.
+
+    Braces are matched, so ``\\boxed{\\frac{1}{2}}`` gives ``\\frac{1}{2}``; an unclosed box is
+    ignored.
+
+    >>> boxed_contents(r"so \\boxed{\\frac{1}{2}} and \\boxed{3}")
+    ['\\\\frac{1}{2}', '3']
+    """
+    found = []
+    position = 0
+    while (match := _BOXED_OPEN.search(text, position)) is not None:
+        depth, index = 1, match.end()
+        while index < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            index += 1
+        if depth:
+            break
+        found.append(text[match.end() : index - 1].strip())
+        position = index
+    return found
+
+
+def parse_boxed_answer(reply: str, tag: str = "answer") -> ParsedReply:
+    """Read a final answer given as ``\\boxed{...}``, or inside ``<tag>...</tag>``.
+
+    The reasoning is ignored. With answer tags present, their single (possibly repeated) content
+    is the answer, and a ``\\boxed{}`` inside it is unwrapped. Otherwise the visible text must
+    hold exactly one distinct ``\\boxed{}``. Several different answers are a hedge: no answer.
+    The reply is well formatted when the answer appears exactly once.
+    """
+    visible = strip_think(reply)
+    tagged = tag_contents(visible, tag)
+    if tagged:
+        distinct = list(dict.fromkeys(tagged))
+        if len(distinct) > 1:
+            return ParsedReply(
+                None, f"the reply holds {len(distinct)} different <{tag}> answers; give one", False
+            )
+        boxes = list(dict.fromkeys(boxed_contents(distinct[0])))
+        if len(boxes) > 1:
+            return ParsedReply(
+                None, f"the <{tag}> holds {len(boxes)} different boxed answers; give one", False
+            )
+        answer = boxes[0] if boxes else distinct[0]
+        well_formatted = len(tagged) == 1 and len(boxed_contents(visible)) <= 1
+    else:
+        boxes = boxed_contents(visible)
+        distinct = list(dict.fromkeys(boxes))
+        if not distinct:
+            if _THINK_OPEN.search(reply) and not _THINK_BLOCK.search(reply):
+                return ParsedReply(None, "the <think> block is never closed", False)
+            return ParsedReply(None, "no \\boxed{...} answer found outside the reasoning", False)
+        if len(distinct) > 1:
+            return ParsedReply(
+                None, f"the reply holds {len(distinct)} different boxed answers; give one", False
+            )
+        answer = distinct[0]
+        well_formatted = len(boxes) == 1
+    if not answer:
+        return ParsedReply(None, "the final answer is empty", False)
+    return ParsedReply(answer, None, well_formatted)
+
+
+# --- tool calls -------------------------------------------------------------------------------
+
+TOOL_CALL_TAG = "tool_call"
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """One ``<tool_call>`` of a reply: the decoded call, or why it could not be decoded."""
+
+    name: str | None
+    arguments: dict | None
+    error: str | None
+    raw: str
+
+
+@dataclass(frozen=True)
+class ParsedToolReply:
+    """What a tool-using reply asks for: tool calls, a final answer, or neither (``error``)."""
+
+    calls: tuple[ToolCallRequest, ...]
+    answer: str | None
+    error: str | None
+    well_formatted: bool
+
+
+def tool_calls_body(tag: str = TOOL_CALL_TAG) -> str:
+    """Regex body for one or more ``<tool_call>`` elements separated by whitespace."""
+    one = single_tag_body(tag)
+    return rf"{one}(?:\s*{one})*"
+
+
+def decode_tool_call(body: str) -> ToolCallRequest:
+    """Decode ``{"name": ..., "arguments": {...}}`` (``arguments`` may be a JSON string)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        reason = str(error).split("\n")[0][:120]
+        return ToolCallRequest(None, None, f"the tool call is not valid JSON ({reason})", body)
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return ToolCallRequest(
+            None, None, 'a tool call must be a JSON object with a string "name"', body
+        )
+    arguments = data.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except (ValueError, RecursionError):
+            arguments = None
+    if not isinstance(arguments, dict):
+        return ToolCallRequest(
+            data["name"], None, '"arguments" must be a JSON object of named arguments', body
+        )
+    extra = sorted(set(data) - {"name", "arguments"})
+    if extra:
+        return ToolCallRequest(
+            data["name"], None, f"unexpected keys in the tool call: {', '.join(extra)}", body
+        )
+    return ToolCallRequest(data["name"], arguments, None, body)
+
+
+def parse_tool_reply(
+    reply: str, *, answer_tag: str = "answer", call_tag: str = TOOL_CALL_TAG
+) -> ParsedToolReply:
+    """Read a reply that either calls tools or gives the final answer (never both).
+
+    Well formatted: an optional think block, then only tool calls (each valid JSON) or only one
+    answer tag.
+    """
+    visible = strip_think(reply)
+    bodies = tag_contents(visible, call_tag)
+    answers = tag_contents(visible, answer_tag)
+    if bodies and answers:
+        return ParsedToolReply(
+            (), None, "the reply both calls tools and answers; do one or the other", False
+        )
+    if bodies:
+        calls = tuple(decode_tool_call(body) for body in bodies)
+        well = is_well_formatted(reply, tool_calls_body(call_tag)) and all(
+            call.error is None for call in calls
+        )
+        return ParsedToolReply(calls, None, None, well)
+    parsed = parse_answer(reply, answer_tag)
+    if parsed.answer is None:
+        if not answers:
+            error = (
+                f"no <{call_tag}>...</{call_tag}> and no <{answer_tag}>...</{answer_tag}> "
+                "found outside the reasoning"
+            )
+        else:
+            error = parsed.error
+        return ParsedToolReply((), None, error, False)
+    return ParsedToolReply((), parsed.answer, None, parsed.well_formatted)

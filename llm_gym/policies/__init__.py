@@ -6,16 +6,31 @@ from llm_gym.policies.base import (
     register_scripted_policy,
     scripted_policy_names,
 )
+from llm_gym.policies.double_check_math import DoubleCheckMathCareless, DoubleCheckMathOracle
+from llm_gym.policies.reverse_text import ReverseTextCareless, ReverseTextOracle
 from llm_gym.policies.tictactoe import OptimalMovePolicy, RandomMovePolicy
+from llm_gym.policies.tool_use import ToolUseCareless, ToolUseOracle
 
 register_scripted_policy("LLMTicTacToe-v0", "random", RandomMovePolicy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal", OptimalMovePolicy)
+register_scripted_policy("LLMReverseText-v0", "oracle", ReverseTextOracle)
+register_scripted_policy("LLMReverseText-v0", "careless", ReverseTextCareless)
+register_scripted_policy("LLMDoubleCheckMath-v0", "oracle", DoubleCheckMathOracle)
+register_scripted_policy("LLMDoubleCheckMath-v0", "careless", DoubleCheckMathCareless)
+register_scripted_policy("LLMToolUse-v0", "oracle", ToolUseOracle)
+register_scripted_policy("LLMToolUse-v0", "careless", ToolUseCareless)
 
 __all__ = [
+    "DoubleCheckMathCareless",
+    "DoubleCheckMathOracle",
     "OptimalMovePolicy",
     "RandomMovePolicy",
+    "ReverseTextCareless",
+    "ReverseTextOracle",
     "ScriptedPolicy",
     "make_scripted_policy",
     "register_scripted_policy",
+    "ToolUseCareless",
+    "ToolUseOracle",
     "scripted_policy_names",
 ]
