@@ -30,9 +30,7 @@ def _datasets() -> Any:
     return datasets
 
 
-def load_rows(
-    source: str, *, split: str = "train", config: str | None = None
-) -> Any:
+def load_rows(source: str, *, split: str = "train", config: str | None = None) -> Any:
     """The rows of one split of ``source`` as a ``datasets.Dataset``."""
     datasets = _datasets()
     path = Path(source)
@@ -111,16 +109,14 @@ def load_math_problems(
         if column not in rows.column_names:
             raise ValueError(f"{source} has no column {column!r}; columns: {rows.column_names}")
     problems = []
-    for question, solution in zip(rows[question_column], rows[answer_column]):
+    for question, solution in zip(rows[question_column], rows[answer_column], strict=True):
         if not isinstance(question, str) or solution is None:
             continue
         answer = gsm8k_final_answer(str(solution))
         if not question.strip() or not answer:
             continue
         steps = str(solution).split("####")[0].strip().splitlines()
-        problems.append(
-            MathProblem(to_plain_text(question).strip(), answer, tuple(steps), source)
-        )
+        problems.append(MathProblem(to_plain_text(question).strip(), answer, tuple(steps), source))
         if limit is not None and len(problems) >= limit:
             break
     if not problems:

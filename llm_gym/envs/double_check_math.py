@@ -192,7 +192,9 @@ class DoubleCheckMathEnv(TextEnv):
 
     def render_text(self) -> str:
         lines = [f"Problem ({self.problem.difficulty}): {self.problem.question}"]
-        for index, (answer, right) in enumerate(zip(self.answers, self.correct), start=1):
+        for index, (answer, right) in enumerate(
+            zip(self.answers, self.correct, strict=True), start=1
+        ):
             lines.append(f"Answer {index}: {answer} ({'right' if right else 'wrong'})")
         return "\n".join(lines) + "\n"
 

@@ -134,9 +134,7 @@ class ReverseTextEnv(TextEnv):
         else:
             lengths = tuple(LENGTHS) if self.length == "mixed" else (self.length,)
             self.episode_length = lengths[int(u * len(lengths))]
-            self.text = generate_text(
-                derive_seed(self.episode_seed, "text"), self.episode_length
-            )
+            self.text = generate_text(derive_seed(self.episode_seed, "text"), self.episode_length)
         self.done = False
         self.answer = None
         self.score = None

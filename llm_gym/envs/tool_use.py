@@ -92,9 +92,7 @@ class ToolUseEnv(TextEnv):
         self.task: ToolTask = task if task is not None else ShopTask()
         if not isinstance(self.task, ToolTask):
             raise ValueError(f"task must implement ToolTask, got {type(task).__name__}")
-        self.difficulty = check_choice(
-            "difficulty", difficulty, (*self.task.difficulties, "mixed")
-        )
+        self.difficulty = check_choice("difficulty", difficulty, (*self.task.difficulties, "mixed"))
         self.max_turns = check_int_at_least("max_turns", max_turns, 2)
         self.max_calls_per_turn = check_int_at_least("max_calls_per_turn", max_calls_per_turn, 1)
         self.answer_tolerance = check_number("answer_tolerance", answer_tolerance)

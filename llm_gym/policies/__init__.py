@@ -28,9 +28,9 @@ __all__ = [
     "ReverseTextCareless",
     "ReverseTextOracle",
     "ScriptedPolicy",
-    "make_scripted_policy",
-    "register_scripted_policy",
     "ToolUseCareless",
     "ToolUseOracle",
+    "make_scripted_policy",
+    "register_scripted_policy",
     "scripted_policy_names",
 ]

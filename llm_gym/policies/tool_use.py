@@ -40,7 +40,8 @@ class ToolUseOracle:
             self._sql = info["reference"]["sql"]
         value = _sql_value(info)
         if value is not None:
-            return f"<think>The query returned {value}.</think>\n<answer>{_format_value(value)}</answer>"
+            answer = _format_value(value)
+            return f"<think>The query returned {value}.</think>\n<answer>{answer}</answer>"
         return "<think>One query answers this.</think>\n" + tool_call(
             "run_sql", {"query": self._sql or ""}
         )

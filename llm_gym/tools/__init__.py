@@ -9,7 +9,7 @@ from llm_gym.tools.schema import function_schema, function_schemas
 from llm_gym.tools.shop import ShopTask, ShopTools
 from llm_gym.tools.sql import QueryError, QueryResult, ReadOnlyDatabase
 from llm_gym.tools.task import ToolEpisode, ToolTask
-from llm_gym.tools.toolbox import ToolError, Toolbox, ToolResult
+from llm_gym.tools.toolbox import Toolbox, ToolError, ToolResult
 
 __all__ = [
     "QueryError",

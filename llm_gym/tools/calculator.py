@@ -7,7 +7,9 @@ sizes and exponents are bounded so no expression can run long or fill memory.
 >>> calculator("(12.5 + 7.5) * 3 / 4")
 '15'
 >>> calculator("2 ** 0.5")
-'Error: exponents must be whole numbers'
+Traceback (most recent call last):
+...
+llm_gym.tools.calculator.CalculatorError: exponents must be whole numbers
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import ast
 import operator
 from fractions import Fraction
 
+from llm_gym.tools.toolbox import ToolError
+
 MAX_EXPRESSION_CHARS = 300
 MAX_EXPONENT = 256
 MAX_DIGITS = 200
 MAX_NODES = 200
 
 
-class CalculatorError(ValueError):
-    pass
+class CalculatorError(ToolError, ValueError):
+    """The expression is not plain bounded arithmetic (shown to the model as a tool error)."""
 
 
 _BINARY = {
@@ -44,11 +48,7 @@ def calculator(expression: str) -> str:
     Args:
         expression: the arithmetic expression to evaluate.
     """
-    try:
-        value = evaluate(expression)
-    except CalculatorError as error:
-        return f"Error: {error}"
-    return format_number(value)
+    return format_number(evaluate(expression))
 
 
 def evaluate(expression: str) -> Fraction:

@@ -121,7 +121,9 @@ class ReadOnlyDatabase:
             self._connection.set_progress_handler(None, 0)
         truncated = len(rows) > self.max_rows
         return QueryResult(
-            columns, tuple(tuple(self._cell(v) for v in row) for row in rows[: self.max_rows]), truncated
+            columns,
+            tuple(tuple(self._cell(v) for v in row) for row in rows[: self.max_rows]),
+            truncated,
         )
 
     def table_names(self) -> list[str]:

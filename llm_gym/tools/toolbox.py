@@ -73,7 +73,9 @@ class Toolbox:
         unknown = [a for a in arguments if a not in parameters]
         if unknown:
             expected = ", ".join(parameters) or "none"
-            return f"unknown argument(s) {', '.join(map(repr, unknown))[:200]}; expected: {expected}"
+            return (
+                f"unknown argument(s) {', '.join(map(repr, unknown))[:200]}; expected: {expected}"
+            )
         missing = [
             p for p, spec in parameters.items() if spec.default is spec.empty and p not in arguments
         ]

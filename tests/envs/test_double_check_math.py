@@ -62,8 +62,10 @@ def test_oracle_earns_the_maximum_and_careless_clearly_less():
 
 
 def test_two_turns_with_configurable_challenge_and_flip_metrics():
-    env = DoubleCheckMathEnv(problems=[MathProblem("What is 6 * 7?", "42")], followup_message="Sure??")
-    (obs1, r1, term1, trunc1, info1), (obs2, r2, term2, _, info2) = two_replies(
+    env = DoubleCheckMathEnv(
+        problems=[MathProblem("What is 6 * 7?", "42")], followup_message="Sure??"
+    )
+    (obs1, r1, term1, trunc1, _), (_, r2, term2, _, info2) = two_replies(
         env, "\\boxed{42}", "Hmm, \\boxed{41}"
     )
     assert obs1 == "Sure??" and not term1 and not trunc1 and r1 == pytest.approx(0.2)
@@ -130,7 +132,10 @@ def test_gsm8k_style_loader_on_a_local_file(tmp_path):
     pytest.importorskip("datasets")
     path = tmp_path / "gsm.jsonl"
     rows = [
-        {"question": "Tom has 1,000 apples and buys 5 more. How many?", "answer": "1000+5=1005\n#### 1,005"},
+        {
+            "question": "Tom has 1,000 apples and buys 5 more. How many?",
+            "answer": "1000+5=1005\n#### 1,005",
+        },
         {"question": "Half of 3?", "answer": "#### 3/2"},
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows))

@@ -66,7 +66,9 @@ def test_lcs_component_is_exact_and_padding_or_hedging_is_penalised():
     *_, info = env.step("<reversed_text>dcba dcba</reversed_text>")
     assert info["reward_components"]["lcs"] == pytest.approx(2 * 4 / 13)
     env.reset(seed=0)
-    _, reward, *_, info = env.step("<reversed_text>dcba</reversed_text><reversed_text>x</reversed_text>")
+    _, reward, *_, info = env.step(
+        "<reversed_text>dcba</reversed_text><reversed_text>x</reversed_text>"
+    )
     assert reward == 0.0 and info["invalid_action"] and info["outcome"] == "incorrect"
     env.reset(seed=0)
     _, reward, *_, info = env.step("<think><reversed_text>dcba</reversed_text></think>")
@@ -92,7 +94,7 @@ def test_length_presets_and_observation_holds_the_text(length):
         assert info["length"] == length and info["text"] in obs
         assert env.observation_space.contains(obs)
         words.append(len(info["text"].split()))
-    assert {"phrase": max(words) <= 6, "sentence": 6 <= min(words), "paragraph": min(words) >= 40}[
+    assert {"phrase": max(words) <= 6, "sentence": min(words) >= 6, "paragraph": min(words) >= 40}[
         length
     ]
 
@@ -114,9 +116,9 @@ def test_step_after_the_end_raises():
 
 def test_hf_dataset_loader_on_a_local_dataset(tmp_path):
     datasets = pytest.importorskip("datasets")
-    datasets.Dataset.from_dict({"prompt": ["Caf\u00e9 au lait", "  second text  ", ""]}).save_to_disk(
-        str(tmp_path)
-    )
+    datasets.Dataset.from_dict(
+        {"prompt": ["Caf\u00e9 au lait", "  second text  ", ""]}
+    ).save_to_disk(str(tmp_path))
     env = ReverseTextEnv(dataset=str(tmp_path))
     assert env.texts == ("Cafe au lait", "second text")
     _, info = env.reset(seed=3)
