@@ -1,0 +1,300 @@
+"""``llm-gym sft-data``, ``llm-gym train-sft`` and ``llm-gym train-grpo``: the training recipe."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.cli import app
+
+console = Console()
+
+TEACHER_HELP = (
+    "The teacher: scripted:NAME (e.g. scripted:optimal), or any model spec the policy factory "
+    "accepts (the embedded model, a local checkpoint, an endpoint with --base-url)."
+)
+
+
+def _json_option(value: str | None, name: str) -> dict:
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"{name} must be a JSON object: {error}") from error
+    if not isinstance(parsed, dict):
+        raise typer.BadParameter(f"{name} must be a JSON object, got {value!r}")
+    return parsed
+
+
+def _lora(use: bool, r: int, alpha: int, dropout: float):
+    from adapters.training.sft import LoraOptions
+
+    return LoraOptions(r=r, alpha=alpha, dropout=dropout) if use else None
+
+
+@app.command("sft-data")
+def sft_data(
+    env_id: str = typer.Argument(..., help="A registered env id, e.g. LLMTicTacToe-v0."),
+    output: Path = typer.Option(..., "--output", "-o", help="The chat JSONL file to write."),
+    teacher: str = typer.Option("scripted:optimal", "--teacher", help=TEACHER_HELP),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", "-t", min=0.0, help="Sampling temperature of a model teacher."
+    ),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per reply."),
+    episodes: int = typer.Option(200, "--episodes", "-n", min=1, help="Teacher episodes."),
+    seed: int = typer.Option(0, "--seed", help="Episode e is reset with seed + e."),
+    env_kwargs: str | None = typer.Option(
+        None, "--env-kwargs", help="JSON env arguments, e.g. '{\"max_random_move_prob\": 0.5}'."
+    ),
+    outcomes: str | None = typer.Option(
+        None,
+        "--outcomes",
+        help="Comma-separated outcomes to keep (default: win,draw for tic-tac-toe, else "
+        "success outcomes); 'any' keeps all.",
+    ),
+    min_format_rate: float = typer.Option(
+        1.0, "--min-format-rate", min=0.0, max=1.0, help="Smallest share of formatted replies."
+    ),
+    max_invalid: int = typer.Option(
+        0, "--max-invalid", min=-1, help="Most invalid replies per episode (-1: no limit)."
+    ),
+    min_reward: float | None = typer.Option(None, "--min-reward", help="Smallest episode score."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Episodes in flight."),
+    records: Path | None = typer.Option(
+        None, "--records", help="Also write every teacher episode record (kept or not) here."
+    ),
+) -> None:
+    """Play ENV_ID with a teacher, keep the good episodes, write chat JSONL for SFT."""
+    from adapters.training.sft_data import EpisodeFilter, default_filter, generate_sft_data_sync
+    from adapters.training.teachers import make_teacher
+
+    policy = make_teacher(
+        env_id,
+        teacher,
+        base_url=base_url,
+        seed=seed,
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+    default = default_filter(env_id)
+    if outcomes is None:
+        allowed = default.outcomes
+    elif outcomes.strip().lower() == "any":
+        allowed = None
+    else:
+        allowed = frozenset(o.strip() for o in outcomes.split(",") if o.strip())
+    episode_filter = EpisodeFilter(
+        outcomes=allowed,
+        min_format_rate=min_format_rate,
+        max_invalid_actions=None if max_invalid < 0 else max_invalid,
+        min_total_reward=min_reward,
+    )
+    started = time.perf_counter()
+    report = generate_sft_data_sync(
+        env_id,
+        policy,
+        episodes=episodes,
+        output=output,
+        seed=seed,
+        env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
+        episode_filter=episode_filter,
+        concurrency=concurrency,
+        records_path=records,
+    )
+    table = Table(title=f"SFT data: {env_id}, teacher {getattr(policy, 'name', teacher)}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("kept / total", f"{report.kept} / {report.total} ({report.kept_rate:.1%})")
+    for outcome, count in sorted(report.outcomes.items()):
+        kept = report.kept_outcomes.get(outcome, 0)
+        table.add_row(f"outcome {outcome}", f"{count} (kept {kept})")
+    for reason, count in sorted(report.dropped.items()):
+        table.add_row(f"dropped: {reason}", str(count))
+    table.add_row("wall time", f"{time.perf_counter() - started:.1f} s")
+    console.print(table)
+    console.print(f"wrote {report.kept} conversations to {output}")
+    if report.kept == 0:
+        raise typer.Exit(1)
+
+
+@app.command("train-sft")
+def train_sft_command(
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Chat JSONL (sft-data)."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the model goes."),
+    model: str | None = typer.Option(
+        None, "--model", help="Base model: a local checkpoint or HF id (default: embedded 135M)."
+    ),
+    lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters, then merge them."),
+    lora_r: int = typer.Option(16, "--lora-r", min=1),
+    lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),
+    lora_dropout: float = typer.Option(0.05, "--lora-dropout", min=0.0, max=1.0),
+    epochs: float = typer.Option(1.0, "--epochs", min=0.0),
+    max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N steps (-1: epochs)."),
+    learning_rate: float | None = typer.Option(
+        None, "--learning-rate", "--lr", help="Default 5e-5 (full) or 2e-4 (LoRA)."
+    ),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    grad_accum: int = typer.Option(2, "--grad-accum", min=1),
+    max_length: int = typer.Option(2048, "--max-length", min=16, help="Tokens per conversation."),
+    full_loss: bool = typer.Option(
+        False, "--full-loss", help="Loss over the whole conversation, not only the replies."
+    ),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+    save_steps: int | None = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer) on chat JSONL; saves a loadable checkpoint."""
+    from adapters.training.sft import SFTRunConfig, train_sft
+
+    config = SFTRunConfig(
+        data=data,
+        output_dir=output_dir,
+        model=model,
+        lora=_lora(lora, lora_r, lora_alpha, lora_dropout),
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        gradient_accumulation_steps=grad_accum,
+        max_length=max_length,
+        assistant_only_loss=not full_loss,
+        gradient_checkpointing=gradient_checkpointing,
+        save_steps=save_steps,
+        seed=seed,
+    )
+    result = train_sft(config)
+    console.print(
+        f"SFT done: {result.steps} steps on {result.train_rows} conversations, loss "
+        f"{result.final_loss:.4f}, {result.loss_mode}, {result.wall_time_s:.0f} s"
+    )
+    console.print(f"model: {result.output_dir} (use --model {result.output_dir})")
+    for name, path in result.plots.items():
+        console.print(f"plot {name}: {path}")
+
+
+@app.command("train-grpo")
+def train_grpo_command(
+    env_id: str = typer.Argument(..., help="A registered env id, e.g. LLMTicTacToe-v0."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Checkpoints, model, plots."),
+    model: str | None = typer.Option(
+        None, "--model", help="Start model: a checkpoint (e.g. from train-sft) or HF id."
+    ),
+    env_kwargs: str | None = typer.Option(None, "--env-kwargs", help="JSON env arguments."),
+    strata: str | None = typer.Option(
+        None,
+        "--strata",
+        help="JSON list of env-argument sets, one per difficulty stratum; every batch mixes "
+        "them equally. Tic-tac-toe default: --opponent-range split in --num-strata bins.",
+    ),
+    opponent_range: tuple[float, float] = typer.Option(
+        (0.2, 0.7), "--opponent-range", help="Tic-tac-toe: random-move probability range."
+    ),
+    num_strata: int = typer.Option(2, "--num-strata", min=1, help="Tic-tac-toe: bins."),
+    rows: int = typer.Option(256, "--rows", min=1, help="Episodes (seeds) in the data set."),
+    num_generations: int = typer.Option(8, "--num-generations", "-g", min=2, help="Group size."),
+    groups_per_step: int = typer.Option(
+        2, "--groups-per-step", min=1, help="Groups (distinct seeds) per generation batch."
+    ),
+    grad_accum: int = typer.Option(1, "--grad-accum", min=1),
+    max_steps: int = typer.Option(10, "--max-steps", min=1),
+    learning_rate: float = typer.Option(1e-6, "--learning-rate", "--lr"),
+    loss_type: str = typer.Option("cispo", "--loss-type", help="TRL loss: cispo, dapo, grpo..."),
+    beta: float = typer.Option(0.0, "--beta", min=0.0, help="KL coefficient (0: no ref model)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", min=0.0),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
+    top_k: int | None = typer.Option(None, "--top-k", min=1),
+    min_p: float | None = typer.Option(None, "--min-p", min=0.0, max=1.0),
+    repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", min=0.0),
+    max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Replies cap."),
+    max_tokens_per_turn: int = typer.Option(96, "--max-tokens-per-turn", min=1),
+    max_completion_length: int = typer.Option(
+        1024, "--max-completion-length", min=16, help="Tokens per episode (replies + env)."
+    ),
+    lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters (merged at the end)."),
+    lora_r: int = typer.Option(16, "--lora-r", min=1),
+    lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),
+    lora_dropout: float = typer.Option(0.05, "--lora-dropout", min=0.0, max=1.0),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+    save_steps: int | None = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
+    eval_steps: int = typer.Option(0, "--eval-steps", min=0, help="Evaluate every N steps."),
+    eval_games: int = typer.Option(20, "--eval-games", min=1, help="Games per eval setting."),
+    use_vllm: bool = typer.Option(False, "--use-vllm", help="Generate with TRL's vLLM backend."),
+    vllm_mode: str = typer.Option("colocate", "--vllm-mode", help="colocate or server."),
+    vllm_server_base_url: str | None = typer.Option(None, "--vllm-server-base-url"),
+    log_completions: bool = typer.Option(False, "--log-completions"),
+    seed: int = typer.Option(0, "--seed"),
+    grpo_args: str | None = typer.Option(
+        None, "--grpo-args", help="JSON of further GRPOConfig arguments, passed through."
+    ),
+) -> None:
+    """Multi-turn GRPO (TRL GRPOTrainer) on ENV_ID: one episode = one completion.
+
+    Multi-GPU: launch with `accelerate launch --config_file ... $(which llm-gym) train-grpo ...`.
+    """
+    from adapters.training.grpo import GRPORunConfig, default_strata, train_grpo
+
+    if strata:
+        try:
+            strata_list = json.loads(strata)
+        except json.JSONDecodeError as error:
+            raise typer.BadParameter(f"--strata must be a JSON list: {error}") from error
+        if not isinstance(strata_list, list) or not all(isinstance(s, dict) for s in strata_list):
+            raise typer.BadParameter("--strata must be a JSON list of objects")
+    else:
+        strata_list = default_strata(env_id, num_strata, *opponent_range)
+    config = GRPORunConfig(
+        env_id=env_id,
+        output_dir=output_dir,
+        model=model,
+        env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
+        strata=strata_list,
+        rows=rows,
+        seed=seed,
+        num_generations=num_generations,
+        groups_per_step=groups_per_step,
+        gradient_accumulation_steps=grad_accum,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        loss_type=loss_type,
+        beta=beta,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        max_turns=max_turns,
+        max_tokens_per_turn=max_tokens_per_turn,
+        max_completion_length=max_completion_length,
+        lora=_lora(lora, lora_r, lora_alpha, lora_dropout),
+        gradient_checkpointing=gradient_checkpointing,
+        save_steps=save_steps,
+        eval_steps=eval_steps,
+        eval_games=eval_games,
+        use_vllm=use_vllm,
+        vllm_mode=vllm_mode,
+        vllm_server_base_url=vllm_server_base_url,
+        log_completions=log_completions,
+        extra_args=_json_option(grpo_args, "--grpo-args"),
+    )
+    try:
+        result = train_grpo(config)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    last = result.last_log
+    console.print(
+        f"GRPO done: {result.steps} steps in {result.wall_time_s:.0f} s; last reward "
+        f"{last.get('reward', float('nan')):.3f}"
+    )
+    for name, weight in zip(result.reward_names, result.reward_weights, strict=True):
+        value = last.get(f"rewards/{name}/mean", float("nan"))
+        console.print(f"  {name} (weight {weight:g}): {value:.3f}")
+    console.print(f"model: {result.output_dir} (use --model {result.output_dir})")
+    for name, path in result.plots.items():
+        console.print(f"plot {name}: {path}")

@@ -1,0 +1,545 @@
+"""Multi-turn GRPO on any registered env with TRL's ``GRPOTrainer``.
+
+Pieces, each usable alone:
+
+- :func:`build_episode_dataset`: rows ``prompt`` (the env's opening chat), ``seed``, ``stratum``
+  and ``env_kwargs`` (JSON); strata are env-argument sets of graded difficulty, e.g.
+  :func:`random_move_strata` for tic-tac-toe's opponent strength.
+- :class:`StratifiedRepeatSampler`: TRL's ``RepeatSampler`` ordering (each row
+  ``num_generations`` times in a row, the generation batch repeated for ``num_iterations`` x
+  ``steps_per_generation``) but every generation batch holds the same number of rows of every
+  stratum, so no batch is all easy or all hard opponents.
+- :class:`EnvGRPOTrainer`: ``GRPOTrainer`` with that sampler, which hands each batch's rows to the
+  rollout function (:class:`~adapters.training.grpo_rollout.MultiTurnRollout`).
+- :func:`make_eval_callback`: greedy evaluation games (``adapters.evaluation``) every N steps,
+  logged as ``eval_env/...``.
+- :func:`train_grpo`: all of it from one :class:`GRPORunConfig`, with curves saved as PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import llm_gym  # noqa: F401  (registers the envs)
+from adapters.models import require, resolve_model_path
+from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
+from adapters.training.plots import plot_grpo_curves
+from adapters.training.sft import LoraOptions, bf16_supported, save_model_for_inference
+
+logger = logging.getLogger(__name__)
+
+TICTACTOE = "LLMTicTacToe-v0"
+
+EVAL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    TICTACTOE: {
+        "random": {"min_random_move_prob": 1.0, "max_random_move_prob": 1.0},
+        "optimal": {"min_random_move_prob": 0.0, "max_random_move_prob": 0.0},
+    }
+}
+"""Named evaluation settings per env (env arguments); other envs evaluate their defaults."""
+
+
+def random_move_strata(low: float, high: float, count: int) -> list[dict[str, float]]:
+    """``count`` equal-width bins of tic-tac-toe's random-move probability over ``[low, high]``.
+
+    >>> strata = random_move_strata(0.2, 0.7, 2)
+    >>> [(s["min_random_move_prob"], s["max_random_move_prob"]) for s in strata]
+    [(0.2, 0.45), (0.45, 0.7)]
+    """
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"need 0 <= low <= high <= 1, got {low}, {high}")
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    edges = [round(low + (high - low) * i / count, 6) for i in range(count + 1)]
+    return [
+        {"min_random_move_prob": edges[i], "max_random_move_prob": edges[i + 1]}
+        for i in range(count)
+    ]
+
+
+def default_strata(env_id: str, count: int = 2, low: float = 0.2, high: float = 0.7) -> list[dict]:
+    """Tic-tac-toe: opponent strength bins over ``[low, high]``; other envs: one stratum."""
+    if env_id == TICTACTOE:
+        return random_move_strata(low, high, count)
+    return [{}]
+
+
+def build_episode_dataset(
+    env_id: str,
+    *,
+    rows: int,
+    strata: Sequence[Mapping[str, Any]] = ({},),
+    seed: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> Any:
+    """A ``datasets.Dataset`` of episodes: row ``i`` has seed ``seed + i``, stratum ``i % k``.
+
+    ``prompt`` is the chat the env opens with (system prompt and first observation) for that
+    seed and stratum: TRL shows it in its logs; the rollout replays it from the seed.
+    """
+    datasets = require("datasets", "train")
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
+    strata = [dict(s) for s in strata] or [{}]
+    base = dict(env_kwargs or {})
+    columns: dict[str, list[Any]] = {"prompt": [], "seed": [], "stratum": [], "env_kwargs": []}
+    envs = [gym.make(env_id, **{**base, **s}) for s in strata]
+    try:
+        for i in range(rows):
+            stratum = i % len(strata)
+            observation, info = envs[stratum].reset(seed=seed + i)
+            columns["prompt"].append(
+                [
+                    {"role": "system", "content": info["system_prompt"]},
+                    {"role": info.get("role", "user"), "content": observation},
+                ]
+            )
+            columns["seed"].append(seed + i)
+            columns["stratum"].append(stratum)
+            columns["env_kwargs"].append(json.dumps(strata[stratum], sort_keys=True))
+    finally:
+        for env in envs:
+            env.close()
+    return datasets.Dataset.from_dict(columns)
+
+
+class StratifiedRepeatSampler:
+    """Like TRL's ``RepeatSampler``, with every generation batch balanced across strata.
+
+    Each batch of ``batch_size`` distinct rows holds ``batch_size / k`` rows of each of the
+    ``k`` strata, interleaved; each row is yielded ``mini_repeat_count`` times in a row (one
+    GRPO group) and each batch ``repeat_count`` times. Rows are shuffled within their stratum
+    (seeded, a new order every epoch); a stratum's leftover rows that cannot fill a batch wait
+    for the next epoch.
+
+    >>> sampler = StratifiedRepeatSampler([0, 1, 0, 1, 0, 1], mini_repeat_count=2, batch_size=2,
+    ...                                   shuffle=False)
+    >>> list(sampler)
+    [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    """
+
+    def __init__(
+        self,
+        strata: Sequence[int],
+        mini_repeat_count: int,
+        batch_size: int = 1,
+        repeat_count: int = 1,
+        shuffle: bool = True,
+        seed: int | None = None,
+    ):
+        self.strata = [int(s) for s in strata]
+        self.labels = sorted(set(self.strata))
+        if batch_size % len(self.labels):
+            raise ValueError(
+                f"a generation batch of {batch_size} rows cannot hold the {len(self.labels)} "
+                "strata equally: make generation_batch_size / num_generations a multiple of the "
+                "number of strata"
+            )
+        self.per_stratum = batch_size // len(self.labels)
+        self.mini_repeat_count = mini_repeat_count
+        self.batch_size = batch_size
+        self.repeat_count = repeat_count
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        self.members = {s: [i for i, v in enumerate(self.strata) if v == s] for s in self.labels}
+        self.num_batches = min(len(m) for m in self.members.values()) // self.per_stratum
+        if self.num_batches == 0:
+            raise ValueError(
+                f"each stratum needs at least {self.per_stratum} rows for one batch; sizes "
+                f"{ {s: len(m) for s, m in self.members.items()} }"
+            )
+
+    def batches(self) -> list[list[int]]:
+        """The distinct-row batches of the next epoch (each interleaving the strata)."""
+        import torch
+
+        generator = torch.Generator()
+        if self.seed is not None:
+            generator.manual_seed(self.seed + self.epoch)
+        orders = {}
+        for s, members in self.members.items():
+            if self.shuffle:
+                perm = torch.randperm(len(members), generator=generator).tolist()
+                orders[s] = [members[p] for p in perm]
+            else:
+                orders[s] = list(members)
+        batches = []
+        for b in range(self.num_batches):
+            chunk = {
+                s: orders[s][b * self.per_stratum : (b + 1) * self.per_stratum] for s in orders
+            }
+            batches.append([chunk[s][j] for j in range(self.per_stratum) for s in self.labels])
+        if self.shuffle:
+            perm = torch.randperm(len(batches), generator=generator).tolist()
+            batches = [batches[p] for p in perm]
+        return batches
+
+    def __iter__(self) -> Iterator[int]:
+        batches = self.batches()
+        self.epoch += 1
+        for batch in batches:
+            for _ in range(self.repeat_count):
+                for index in batch:
+                    for _ in range(self.mini_repeat_count):
+                        yield index
+
+    def __len__(self) -> int:
+        return self.num_batches * self.batch_size * self.mini_repeat_count * self.repeat_count
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+
+def _grpo_trainer_class() -> type:
+    trl = require("trl", "train")
+
+    class EnvGRPOTrainer(trl.GRPOTrainer):
+        """``GRPOTrainer`` for env rollouts: stratified batches, rows handed to the rollout.
+
+        ``strata_column`` names the data-set column of difficulty strata (``None``: TRL's
+        shuffled ``RepeatSampler``). Before each generation the batch's rows are stored in
+        ``rollout_rows``, where :class:`MultiTurnRollout` reads seeds and env arguments.
+        """
+
+        def __init__(self, *args: Any, strata_column: str | None = "stratum", **kwargs: Any):
+            self.strata_column = strata_column
+            self.rollout_rows: list[dict[str, Any]] | None = None
+            super().__init__(*args, **kwargs)
+
+        def _get_train_sampler(self, dataset: Any = None) -> Any:
+            dataset = dataset if dataset is not None else self.train_dataset
+            if self.strata_column is None or self.strata_column not in dataset.column_names:
+                return super()._get_train_sampler(dataset)
+            return StratifiedRepeatSampler(
+                dataset[self.strata_column],
+                mini_repeat_count=self.num_generations,
+                batch_size=self.args.generation_batch_size // self.num_generations,
+                repeat_count=self.num_iterations * self.args.steps_per_generation,
+                shuffle=self.shuffle_dataset,
+                seed=self.args.seed,
+            )
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> Any:
+            self.rollout_rows = [dict(row) for row in inputs]
+            try:
+                return super()._generate_and_score_completions(inputs)
+            finally:
+                self.rollout_rows = None
+
+    return EnvGRPOTrainer
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EnvGRPOTrainer":
+        return _grpo_trainer_class()
+    raise AttributeError(name)
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    env_id: str,
+    *,
+    games: int,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 10_000,
+    env_kwargs: Mapping[str, Any] | None = None,
+    max_tokens_per_turn: int = 128,
+    batch_size: int = 16,
+    temperature: float = 0.0,
+) -> dict[str | None, Any]:
+    """Evaluate an in-memory model through ``adapters.evaluation`` (what ``llm-gym eval`` runs).
+
+    ``games`` seeds per setting (``seed``, ``seed + 1``, ...), greedy by default, replies
+    batched by ``LocalChatPolicy``. Returns ``{setting: adapters.summary.Summary}``.
+    """
+    import copy
+
+    from adapters.evaluation import EvalConfig, EvalSetting, evaluate_sync
+    from adapters.policies.factory import PolicySpec
+    from adapters.policies.local import LocalChatPolicy
+
+    settings = settings if settings is not None else EVAL_SETTINGS.get(env_id, {})
+    policy = LocalChatPolicy(
+        "in-training",
+        model_obj=model,
+        tokenizer=copy.deepcopy(tokenizer),
+        max_new_tokens=max_tokens_per_turn,
+        temperature=temperature,
+        max_batch_size=batch_size,
+        seed=seed,
+    )
+    config = EvalConfig(
+        env_id=env_id,
+        policy=PolicySpec(model="in-training"),
+        env_kwargs=dict(env_kwargs or {}),
+        settings=[EvalSetting(name, dict(kwargs)) for name, kwargs in settings.items()],
+        num_examples=games,
+        seed_offset=seed,
+        concurrency=batch_size,
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        result = evaluate_sync(config, policy)
+    finally:
+        model.train(was_training)
+    return result.summaries
+
+
+def summary_metrics(prefix: str, summary: Any) -> dict[str, float]:
+    """Flat scalar metrics of a summary (total reward, components, outcome rates, invalid rate)."""
+    metrics = {f"{prefix}/total_reward": summary.total_reward_mean}
+    for component, (mean, _) in summary.components.items():
+        metrics[f"{prefix}/{component}"] = mean
+    for outcome, rate in summary.outcome_rates.items():
+        metrics[f"{prefix}/outcome_{outcome}"] = rate
+    metrics[f"{prefix}/invalid_action_rate"] = summary.invalid_action_rate
+    return metrics
+
+
+def make_eval_callback(
+    env_id: str,
+    *,
+    every_steps: int,
+    games: int,
+    tokenizer: Any,
+    output_dir: str | Path,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    max_tokens_per_turn: int = 128,
+) -> Any:
+    """A ``TrainerCallback`` playing evaluation games every ``every_steps`` steps and at the end.
+
+    Metrics land in ``state.log_history`` as ``eval_env/<setting>/<metric>`` (drawn into
+    ``eval.png``) and in ``output_dir/eval_env.jsonl``; gradient checkpointing is switched off
+    while it plays so generation keeps its KV cache.
+    """
+    transformers = require("transformers", "train")
+    output = Path(output_dir) / "eval_env.jsonl"
+    done_steps: set[int] = set()
+
+    def run(state: Any, model: Any) -> None:
+        if model is None or state.global_step in done_steps:
+            return
+        done_steps.add(state.global_step)
+        checkpointing = bool(getattr(model, "is_gradient_checkpointing", False))
+        if checkpointing:
+            model.gradient_checkpointing_disable()
+        try:
+            summaries = evaluate_model(
+                model,
+                tokenizer,
+                env_id,
+                games=games,
+                settings=settings,
+                env_kwargs=env_kwargs,
+                max_tokens_per_turn=max_tokens_per_turn,
+            )
+        finally:
+            if checkpointing:
+                model.gradient_checkpointing_enable()
+        entry: dict[str, Any] = {"step": state.global_step}
+        for name, summary in summaries.items():
+            entry.update(summary_metrics(f"eval_env/{name or 'default'}", summary))
+        state.log_history.append(entry)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    class EnvEvalCallback(transformers.TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if every_steps > 0 and state.global_step % every_steps == 0:
+                run(state, kwargs.get("model"))
+            return control
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            run(state, kwargs.get("model"))
+            return control
+
+    return EnvEvalCallback()
+
+
+@dataclass
+class GRPORunConfig:
+    """Settings of :func:`train_grpo` (the ``llm-gym train-grpo`` options)."""
+
+    env_id: str
+    output_dir: str | Path
+    model: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    strata: list[dict[str, Any]] | None = None
+    rows: int = 256
+    seed: int = 0
+    num_generations: int = 8
+    groups_per_step: int = 2
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 10
+    learning_rate: float = 1e-6
+    loss_type: str = "cispo"
+    epsilon_high: float | None = None
+    beta: float = 0.0
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    max_turns: int | None = None
+    max_tokens_per_turn: int = 96
+    max_completion_length: int = 1024
+    lora: LoraOptions | None = None
+    gradient_checkpointing: bool = False
+    save_steps: int | None = None
+    logging_steps: int = 1
+    eval_steps: int = 0
+    eval_games: int = 20
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_server_base_url: str | None = None
+    log_completions: bool = False
+    extra_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GRPOResult:
+    output_dir: Path
+    steps: int
+    wall_time_s: float
+    reward_names: list[str]
+    reward_weights: list[float]
+    plots: dict[str, Path]
+    last_log: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output_dir"] = str(self.output_dir)
+        data["plots"] = {k: str(v) for k, v in self.plots.items()}
+        return data
+
+
+def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
+    """TRL ``GRPOConfig`` of a run: one generation batch = ``groups_per_step`` groups."""
+    trl = require("trl", "train")
+    per_device = config.num_generations * config.groups_per_step
+    epsilon_high = config.epsilon_high
+    if epsilon_high is None and config.loss_type == "cispo":
+        epsilon_high = 5.0  # the ScaleRL value TRL's docs recommend for CISPO
+    vllm: dict[str, Any] = {}
+    if config.use_vllm:
+        vllm = {"use_vllm": True, "vllm_mode": config.vllm_mode}
+        if config.vllm_server_base_url:
+            vllm["vllm_server_base_url"] = config.vllm_server_base_url
+    return trl.GRPOConfig(
+        output_dir=str(config.output_dir),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_generations=config.num_generations,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        loss_type=config.loss_type,
+        epsilon_high=epsilon_high,
+        beta=config.beta,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=config.top_k or 0,
+        min_p=config.min_p,
+        repetition_penalty=config.repetition_penalty,
+        max_completion_length=config.max_completion_length,
+        reward_weights=list(reward_weights),
+        gradient_checkpointing=config.gradient_checkpointing,
+        bf16=bf16_supported(),
+        logging_steps=config.logging_steps,
+        save_strategy="steps" if config.save_steps else "no",
+        save_steps=config.save_steps or 500,
+        seed=config.seed,
+        report_to="none",
+        log_completions=config.log_completions,
+        dataloader_num_workers=0,
+        **vllm,
+        **config.extra_args,
+    )
+
+
+def train_grpo(config: GRPORunConfig) -> GRPOResult:
+    """Multi-turn GRPO on ``config.env_id``; saves the model, curves and evaluation metrics."""
+    torch = require("torch", "train")
+    transformers = require("transformers", "train")
+    started = time.perf_counter()
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    strata = config.strata if config.strata is not None else default_strata(config.env_id)
+    if config.groups_per_step % len(strata):
+        raise ValueError(
+            f"groups_per_step={config.groups_per_step} cannot hold {len(strata)} strata equally"
+        )
+    funcs, weights = reward_functions(config.env_id, config.env_kwargs)
+    dataset = build_episode_dataset(
+        config.env_id,
+        rows=config.rows,
+        strata=strata,
+        seed=config.seed,
+        env_kwargs=config.env_kwargs,
+    )
+    model_path = resolve_model_path(config.model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=torch.bfloat16 if bf16_supported() else torch.float32
+    )
+    rollout = MultiTurnRollout(
+        config.env_id,
+        env_kwargs=config.env_kwargs,
+        max_turns=config.max_turns,
+        max_tokens_per_turn=config.max_tokens_per_turn,
+        max_completion_length=config.max_completion_length,
+    )
+    args = grpo_config(config, weights)
+    callbacks = []
+    if config.eval_steps > 0:
+        callbacks.append(
+            make_eval_callback(
+                config.env_id,
+                every_steps=config.eval_steps,
+                games=config.eval_games,
+                tokenizer=tokenizer,
+                output_dir=output_dir,
+                env_kwargs=config.env_kwargs,
+                max_tokens_per_turn=config.max_tokens_per_turn,
+            )
+        )
+    trainer_class = _grpo_trainer_class()
+    trainer = trainer_class(
+        model=model,
+        reward_funcs=funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        rollout_func=rollout,
+        peft_config=config.lora.peft_config() if config.lora is not None else None,
+        callbacks=callbacks,
+    )
+    trainer.train()
+    save_model_for_inference(trainer.model, tokenizer, output_dir)
+    plots = plot_grpo_curves(trainer.state.log_history, output_dir)
+    train_logs = [e for e in trainer.state.log_history if "reward" in e]
+    result = GRPOResult(
+        output_dir=output_dir,
+        steps=trainer.state.global_step,
+        wall_time_s=time.perf_counter() - started,
+        reward_names=[f.__name__ for f in funcs],
+        reward_weights=list(weights),
+        plots=plots,
+        last_log=train_logs[-1] if train_logs else {},
+    )
+    (output_dir / "grpo_result.json").write_text(json.dumps(result.as_dict(), indent=2))
+    return result
