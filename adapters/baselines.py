@@ -98,7 +98,8 @@ DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
         "policy_kwargs": {"net_arch": [128, 128]},
     },
 }
-"""Per-algorithm keyword arguments; ``("linear", x)`` is a learning rate decaying from x to 0."""
+"""Per-algorithm keyword arguments. ``("linear", x)`` is a learning rate decaying from x to 0;
+an ``ent_coef`` of ``("linear", start, end)`` moves the entropy bonus from start to end."""
 
 
 @dataclass
@@ -143,11 +144,20 @@ class BaselineConfig:
         return kwargs
 
     def algo_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the algorithm, with the schedules resolved."""
         merged = {**DEFAULT_HYPERPARAMS[self.algo], **self.hyperparams}
         rate = merged.get("learning_rate")
-        if isinstance(rate, (tuple, list)) and rate and rate[0] == "linear":
+        if _is_schedule(rate):
             merged["learning_rate"] = _linear_schedule(float(rate[1]))
+        entropy = merged.get("ent_coef")
+        if _is_schedule(entropy):
+            merged["ent_coef"] = float(entropy[1])
         return merged
+
+    def entropy_schedule(self) -> tuple[float, float] | None:
+        """``(start, end)`` of a linear entropy-bonus schedule, if ``ent_coef`` asks for one."""
+        entropy = {**DEFAULT_HYPERPARAMS[self.algo], **self.hyperparams}.get("ent_coef")
+        return (float(entropy[1]), float(entropy[2])) if _is_schedule(entropy) else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +171,10 @@ class BaselineConfig:
             "hyperparams": {**DEFAULT_HYPERPARAMS[self.algo], **self.hyperparams},
             "torch_threads": self.torch_threads,
         }
+
+
+def _is_schedule(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) >= 2 and value[0] == "linear"
 
 
 def _linear_schedule(initial: float) -> Callable[[float], float]:
@@ -206,7 +220,10 @@ def make_training_env(config: BaselineConfig) -> VecEnv:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     def factory(index: int) -> Callable[[], gym.Env]:
-        return lambda: Monitor(NumericView(gym.make(config.env_id, **config.env_kwargs_for(index))))
+        kwargs = config.env_kwargs_for(index)
+        return lambda: Monitor(
+            NumericView(gym.make(config.env_id, disable_env_checker=True, **kwargs))
+        )
 
     vec_env = DummyVecEnv([factory(i) for i in range(config.n_envs)])
     vec_env.seed(config.seed)
@@ -239,13 +256,32 @@ def train_baseline(
         **config.algo_kwargs(),
     )
     started = time.perf_counter()
-    model.learn(total_timesteps=config.steps, progress_bar=progress_bar)
+    callbacks = []
+    schedule = config.entropy_schedule()
+    if schedule is not None:
+        callbacks.append(_entropy_callback(*schedule))
+    model.learn(total_timesteps=config.steps, progress_bar=progress_bar, callback=callbacks)
     model.llm_gym_train_seconds = time.perf_counter() - started  # type: ignore[attr-defined]
     vec_env.close()
     if save_path is not None:
         Path(save_path).parent.mkdir(parents=True, exist_ok=True)
         model.save(save_path)
     return model
+
+
+def _entropy_callback(start: float, end: float) -> Any:
+    """Moves ``model.ent_coef`` linearly from ``start`` to ``end`` over the training run."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class LinearEntropy(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            progress = 1.0 - self.model._current_progress_remaining
+            self.model.ent_coef = start + (end - start) * progress
+
+        def _on_step(self) -> bool:
+            return True
+
+    return LinearEntropy()
 
 
 def load_baseline(path: str | Path, algo: str) -> BaseAlgorithm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,33 +10,79 @@ import typer
 from rich.console import Console
 
 from adapters.cli import app
+from adapters.models import EMBEDDED_MODEL
 from adapters.policies.base import ChatPolicy
+from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR
 
 console = Console()
+err_console = Console(stderr=True)
 
-PLAYER_HELP = "A player: scripted:random or scripted:optimal."
+SCRIPTED_ENV_ID = "LLMTicTacToe-v0"
+PLAYER_HELP = (
+    f"'scripted:NAME' (random, optimal), '{EMBEDDED_MODEL}' (embedded), a local checkpoint or "
+    "Hugging Face id, or the model name served by that side's --base-url-*."
+)
 
 
-def resolve_player(spec: str, *, seed: int) -> ChatPolicy:
-    """Build a player from its command-line spec (``kind:name``)."""
+def resolve_player(
+    model: str,
+    *,
+    base_url: str | None,
+    api_key_var: str,
+    temperature: float | None,
+    max_tokens: int | None,
+    concurrency: int,
+    seed: int,
+) -> ChatPolicy:
+    """The chat policy of one side.
+
+    Scripted players are reseeded from each game's seed (:class:`~adapters.match.ScriptedPlayer`)
+    so that two of them do not replay one game; every other model is built by
+    :func:`adapters.policies.factory.make_policy`, as in ``llm-gym eval``.
+    """
     from adapters.match import ScriptedPlayer
+    from adapters.policies.factory import SCRIPTED_PREFIX, PolicySpec, make_policy
+    from adapters.policies.openai_compat import SamplingArgs
 
-    kind, _, name = spec.partition(":")
-    if kind == "scripted" and name:
+    if base_url is None and model.startswith(SCRIPTED_PREFIX):
         try:
-            return ScriptedPlayer(name, seed=seed)
+            return ScriptedPlayer(model[len(SCRIPTED_PREFIX) :], seed=seed)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
-    raise typer.BadParameter(f"unknown player {spec!r}; {PLAYER_HELP}")
+    spec = PolicySpec(
+        model=model,
+        base_url=base_url,
+        api_key_var=api_key_var,
+        sampling=SamplingArgs(temperature=temperature, max_tokens=max_tokens),
+        max_concurrency=concurrency,
+        local_batch_size=concurrency,
+        seed=seed,
+    )
+    try:
+        return make_policy(spec, env_id=SCRIPTED_ENV_ID)
+    except (ValueError, ImportError) as error:
+        err_console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
 
 
 @app.command("match")
 def match(
-    player_a: str = typer.Argument(..., help=PLAYER_HELP),
-    player_b: str = typer.Argument(..., help=PLAYER_HELP),
+    player_a: str = typer.Argument(..., help=f"Player A: {PLAYER_HELP}"),
+    player_b: str = typer.Argument(..., help=f"Player B: {PLAYER_HELP}"),
     games: int = typer.Option(100, "--games", "-n", min=1, help="Games; sides swap every game."),
     seed: int = typer.Option(0, "--seed", help="Game g is reset with seed + g."),
-    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Games in flight at once."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Games in flight."),
+    base_url_a: str | None = typer.Option(
+        None, "--base-url-a", help="OpenAI-compatible endpoint serving player A."
+    ),
+    base_url_b: str | None = typer.Option(
+        None, "--base-url-b", help="OpenAI-compatible endpoint serving player B."
+    ),
+    api_key_var: str = typer.Option(
+        DEFAULT_API_KEY_VAR, "--api-key-var", "-k", help="Environment variable with the API key."
+    ),
+    temperature: float | None = typer.Option(None, "--temperature", "-t", min=0.0),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per reply."),
     require_think: bool = typer.Option(
         False, "--require-think", help="Replies must reason in <think> before the move."
     ),
@@ -46,13 +93,30 @@ def match(
 ) -> None:
     """Play PLAYER_A against PLAYER_B on two-player text tic-tac-toe and report each side.
 
-    Both players get the prompts of LLMTicTacToe-v0; A plays X in even games and O in odd ones.
+    Both players get the prompts of LLMTicTacToe-v0 and keep their own chat; A plays X in even
+    games and O in odd ones. Examples:
+
+      llm-gym match scripted:optimal scripted:random -n 200
+
+      llm-gym match qwen scripted:optimal --base-url-a http://127.0.0.1:8080/v1 -n 20
+
+      llm-gym match model-a model-b --base-url-a URL_A --base-url-b URL_B -o runs/match
     """
-    from adapters.match import match_table, play_match_sync
+    from adapters.match import match_table, play_match
+    from adapters.policies.factory import close_policy
     from adapters.records import append_record
 
-    policy_a = resolve_player(player_a, seed=seed)
-    policy_b = resolve_player(player_b, seed=seed + 1)
+    options = {
+        "api_key_var": api_key_var,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "concurrency": concurrency,
+    }
+    policy_a = resolve_player(player_a, base_url=base_url_a, seed=seed, **options)
+    if (player_b, base_url_b) == (player_a, base_url_a) and not player_a.startswith("scripted:"):
+        policy_b = policy_a  # one model plays itself: load or connect once
+    else:
+        policy_b = resolve_player(player_b, base_url=base_url_b, seed=seed + 1, **options)
     env_kwargs = {"require_think": require_think, "max_turns": max_turns}
     results = None
     if output is not None:
@@ -65,15 +129,23 @@ def match(
             for record in game.records.values():
                 append_record(results, record)
 
-    result = play_match_sync(
-        policy_a,
-        policy_b,
-        games=games,
-        seed=seed,
-        env_kwargs=env_kwargs,
-        concurrency=concurrency,
-        on_game=save,
-    )
+    async def run():
+        try:
+            return await play_match(
+                policy_a,
+                policy_b,
+                games=games,
+                seed=seed,
+                env_kwargs=env_kwargs,
+                concurrency=concurrency,
+                on_game=save,
+            )
+        finally:
+            await close_policy(policy_a)
+            if policy_b is not policy_a:
+                await close_policy(policy_b)
+
+    result = asyncio.run(run())
     console.print(match_table(result, title=f"{player_a} (A) vs {player_b} (B), {games} games"))
     h2h = result.head_to_head()
     console.print(

@@ -198,3 +198,22 @@ def test_baseline_command(tmp_path) -> None:
     assert summary_again["summaries"]["optimal"] == summary["summaries"]["optimal"] | {
         "wall_time_s": summary_again["summaries"]["optimal"]["wall_time_s"]
     }
+
+
+@pytest.mark.slow
+def test_entropy_schedule_moves_the_bonus() -> None:
+    config = BaselineConfig(
+        steps=2_048,
+        n_envs=2,
+        hyperparams={
+            "n_steps": 128,
+            "batch_size": 128,
+            "n_epochs": 1,
+            "ent_coef": ("linear", 0.1, 0.0),
+        },
+    )
+    assert config.algo_kwargs()["ent_coef"] == 0.1
+    assert config.entropy_schedule() == (0.1, 0.0)
+    model = train_baseline(config, progress_bar=False)
+    # the last of 8 rollouts starts at 7/8 of the run
+    assert model.ent_coef == pytest.approx(0.1 / 8)

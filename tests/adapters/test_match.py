@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import openai
+import openai._base_client as openai_base
 import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app
 from adapters.match import MatchResult, ScriptedPlayer, play_match_sync
 from adapters.policies.base import PolicyReply
+from adapters.policies.openai_compat import OpenAICompatiblePolicy
 from adapters.summary import summarize
 from llm_gym.multiagent import AGENTS
 
@@ -91,6 +95,66 @@ def test_records_hold_each_players_own_chat_and_sum_up() -> None:
     assert all(chat[-1]["content"].endswith("Reply with <move>N</move>.") for chat in a.chats)
 
 
+httpx = getattr(openai_base, "httpx2", None) or openai_base.httpx
+
+
+class FakeChatServer:
+    """An OpenAI-compatible endpoint whose "model" plays the highest legal cell it is shown."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, request):
+        body = json.loads(request.content)
+        self.requests.append(body)
+        legal = re.search(r"Legal moves: ([0-9, ]+)\.", body["messages"][-1]["content"])
+        cell = legal.group(1).split(", ")[-1] if legal else "0"
+        message = {"role": "assistant", "content": f"<think>Last cell.</think><move>{cell}</move>"}
+        return httpx.Response(
+            200,
+            json={
+                "id": "c",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57},
+            },
+        )
+
+
+def endpoint_policy(name: str, server: FakeChatServer) -> OpenAICompatiblePolicy:
+    client = openai.AsyncOpenAI(
+        base_url="http://test.invalid/v1",
+        api_key="test",
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(server)),
+    )
+    return OpenAICompatiblePolicy(name, client=client)
+
+
+def test_two_endpoint_models_play_each_other() -> None:
+    server_a, server_b = FakeChatServer(), FakeChatServer()
+    result = play_match_sync(
+        endpoint_policy("model-a", server_a), endpoint_policy("model-b", server_b), games=4
+    )
+    assert result.names == {"A": "openai:model-a", "B": "openai:model-b"}
+    # both play the highest free cell: X 8, 6, 4, 2 (the 2-4-6 diagonal) against O 7, 5, 3
+    for game in result.games:
+        x_record, o_record = game.records[AGENTS[0]], game.records[AGENTS[1]]
+        assert [t.action for t in x_record.turns] == [
+            f"<think>Last cell.</think><move>{c}</move>" for c in (8, 6, 4, 2)
+        ]
+        assert (x_record.outcome, o_record.outcome) == ("win", "loss")
+        assert x_record.prompt_tokens == 200 and o_record.completion_tokens == 21
+    assert result.head_to_head() == {"wins": 2, "draws": 0, "losses": 2, "truncated": 0}
+    assert len(server_a.requests) == sum(len(g.record_of("A").turns) for g in result.games)
+    # each model only ever saw its own chat: system prompt first, its own replies in between
+    for body in server_a.requests + server_b.requests:
+        roles = [m["role"] for m in body["messages"]]
+        assert roles[0] == "system" and roles[1::2] == ["user"] * len(roles[1::2])
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="games"):
         play_match_sync(ScriptedPlayer("random"), ScriptedPlayer("random"), games=0)
@@ -114,6 +178,6 @@ def test_match_command(tmp_path) -> None:
 
 
 def test_match_command_rejects_unknown_players() -> None:
-    result = CliRunner().invoke(app, ["match", "scripted:optimal", "martian:1"])
-    assert result.exit_code != 0
-    assert "unknown player" in result.output
+    result = CliRunner().invoke(app, ["match", "scripted:optimal", "scripted:grandmaster"])
+    assert result.exit_code == 2
+    assert "no scripted tic-tac-toe player 'grandmaster'" in result.output
