@@ -199,8 +199,12 @@ def train_grpo_command(
     num_strata: int = typer.Option(2, "--num-strata", min=1, help="Tic-tac-toe: bins."),
     rows: int = typer.Option(256, "--rows", min=1, help="Episodes (seeds) in the data set."),
     num_generations: int = typer.Option(8, "--num-generations", "-g", min=2, help="Group size."),
-    groups_per_step: int = typer.Option(
-        2, "--groups-per-step", min=1, help="Groups (distinct seeds) per generation batch."
+    groups_per_step: int | None = typer.Option(
+        None,
+        "--groups-per-step",
+        min=1,
+        help="Groups (distinct seeds) per generation batch, a multiple of the strata "
+        "(default: one per stratum, at least 2).",
     ),
     grad_accum: int = typer.Option(1, "--grad-accum", min=1),
     max_steps: int = typer.Option(10, "--max-steps", min=1),

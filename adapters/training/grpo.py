@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import gymnasium as gym
 
 import llm_gym  # noqa: F401  (registers the envs)
 from adapters.models import require, resolve_model_path
+from adapters.training.asyncio_compat import run_sync
 from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
 from adapters.training.plots import plot_grpo_curves
 from adapters.training.sft import LoraOptions, bf16_supported, save_model_for_inference
@@ -65,10 +66,36 @@ def random_move_strata(low: float, high: float, count: int) -> list[dict[str, fl
     ]
 
 
-def default_strata(env_id: str, count: int = 2, low: float = 0.2, high: float = 0.7) -> list[dict]:
-    """Tic-tac-toe: opponent strength bins over ``[low, high]``; other envs: one stratum."""
+def _level_strata(env_id: str, argument: str, levels: Sequence[str]) -> list[dict[str, Any]]:
+    return [{argument: level} for level in levels]
+
+
+def default_strata(
+    env_id: str, count: int = 2, low: float = 0.2, high: float = 0.7
+) -> list[dict[str, Any]]:
+    """Difficulty strata of an env when the user names none.
+
+    Tic-tac-toe: ``count`` bins of the opponent's random-move probability over ``[low, high]``
+    (the reference's first round used 0.2-0.7); the math and tool-use envs: one stratum per
+    ``difficulty`` level; reverse-text: one per text ``length``; any other env: one stratum.
+    """
     if env_id == TICTACTOE:
         return random_move_strata(low, high, count)
+    if env_id == "LLMDoubleCheckMath-v0":
+        from llm_gym.games.math_problems import DIFFICULTIES
+
+        return _level_strata(env_id, "difficulty", DIFFICULTIES)
+    if env_id == "LLMReverseText-v0":
+        from llm_gym.games.text_corpus import LENGTHS
+
+        return _level_strata(env_id, "length", LENGTHS)
+    if env_id == "LLMToolUse-v0":
+        env = gym.make(env_id)
+        try:
+            levels = tuple(env.unwrapped.task.difficulties)
+        finally:
+            env.close()
+        return _level_strata(env_id, "difficulty", levels)
     return [{}]
 
 
@@ -264,7 +291,7 @@ def evaluate_model(
     """
     import copy
 
-    from adapters.evaluation import EvalConfig, EvalSetting, evaluate_sync
+    from adapters.evaluation import EvalConfig, EvalSetting, evaluate
     from adapters.policies.factory import PolicySpec
     from adapters.policies.local import LocalChatPolicy
 
@@ -290,7 +317,7 @@ def evaluate_model(
     was_training = model.training
     model.eval()
     try:
-        result = evaluate_sync(config, policy)
+        result = run_sync(evaluate(config, policy))
     finally:
         model.train(was_training)
     return result.summaries
@@ -381,7 +408,7 @@ class GRPORunConfig:
     rows: int = 256
     seed: int = 0
     num_generations: int = 8
-    groups_per_step: int = 2
+    groups_per_step: int | None = None
     gradient_accumulation_steps: int = 1
     max_steps: int = 10
     learning_rate: float = 1e-6
@@ -477,6 +504,8 @@ def train_grpo(config: GRPORunConfig) -> GRPOResult:
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     strata = config.strata if config.strata is not None else default_strata(config.env_id)
+    if config.groups_per_step is None:
+        config = replace(config, groups_per_step=len(strata) if len(strata) > 1 else 2)
     if config.groups_per_step % len(strata):
         raise ValueError(
             f"groups_per_step={config.groups_per_step} cannot hold {len(strata)} strata equally"

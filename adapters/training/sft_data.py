@@ -14,7 +14,6 @@ file loads with ``datasets.load_dataset("json", data_files=PATH)`` and trains wi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from typing import Any
 from adapters.policies.base import ChatPolicy
 from adapters.records import EpisodeRecord, append_record
 from adapters.rollout import EpisodeJob, run_episodes
+from adapters.training.asyncio_compat import run_sync
 
 
 @dataclass(frozen=True)
@@ -195,8 +195,8 @@ async def generate_sft_data(
 
 
 def generate_sft_data_sync(env_id: str, teacher: ChatPolicy, **kwargs: Any) -> SFTDataReport:
-    """:func:`generate_sft_data` for code without an event loop."""
-    return asyncio.run(generate_sft_data(env_id, teacher, **kwargs))
+    """:func:`generate_sft_data` from sync code (also inside Jupyter's running loop)."""
+    return run_sync(generate_sft_data(env_id, teacher, **kwargs))
 
 
 def write_jsonl(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import gymnasium as gym
 import pytest
 
-import llm_gym  # noqa: F401
+import llm_gym
 from adapters.training.grpo_rollout import (
     ComponentReward,
     EpisodeSpec,
@@ -32,13 +33,15 @@ class ScriptedTurnGenerator:
     assistant turn, so the test also proves what the model sees.
     """
 
-    def __init__(self, tokenizer, specs: Sequence[EpisodeSpec], player, *, suffix: str = ""):
+    def __init__(
+        self, tokenizer, specs: Sequence[EpisodeSpec], player, *, suffix: str = "", env_id=ENV
+    ):
         self.tokenizer = tokenizer
         self.player = player
         self.suffix = suffix
         self.shadows = []
         for spec in specs:
-            env = gym.make(ENV, **dict(spec.env_kwargs))
+            env = gym.make(env_id, **dict(spec.env_kwargs))
             observation, info = env.reset(seed=spec.seed)
             self.shadows.append({"env": env, "info": info, "obs": observation, "done": False})
         self.calls: list[list[list[int]]] = []
@@ -238,3 +241,31 @@ def test_component_reward_is_named_for_trl_and_needs_the_column() -> None:
     assert reward(completions=["x"], reward_components=[{"win": 1.0}]) == [None]
     with pytest.raises(ValueError, match="reward_components"):
         reward(completions=["x"])
+
+
+@pytest.mark.parametrize("env_id", sorted(llm_gym.ENV_SPECS))
+def test_every_registered_env_rolls_out_with_its_own_components(tokenizer, env_id) -> None:
+    from adapters.training.grpo import build_episode_dataset, default_strata
+    from llm_gym.policies import make_scripted_policy, scripted_policy_names
+
+    strata = default_strata(env_id)
+    dataset = build_episode_dataset(env_id, rows=len(strata), strata=strata)
+    specs = [
+        EpisodeSpec(seed=row["seed"], env_kwargs=json.loads(row["env_kwargs"])) for row in dataset
+    ]
+    name = "oracle" if "oracle" in scripted_policy_names(env_id) else "optimal"
+    player = make_scripted_policy(env_id, name)
+    generator = ScriptedTurnGenerator(tokenizer, specs, player, env_id=env_id)
+    episodes = play_episodes(env_id, specs, generator, tokenizer, max_tokens_per_turn=512)
+    funcs, weights = reward_functions(env_id)
+    for episode in episodes:
+        record = episode.record
+        assert set(episode.reward_components) == {f.component for f in funcs}
+        weighted = sum(
+            w * episode.reward_components[f.component] for f, w in zip(funcs, weights, strict=True)
+        )
+        assert weighted == pytest.approx(record.total_reward)
+        rendered = tokenizer.apply_chat_template(record.messages, tokenize=False)
+        assert tokenizer.decode(episode.prompt_ids + episode.completion_ids) + "\n" == rendered
+        assert sum(episode.env_mask) == sum(t.completion_tokens for t in record.turns)
+        assert record.outcome not in (None, "truncated")
