@@ -1,0 +1,311 @@
+"""``llm-gym eval``: evaluate a model (embedded, local, endpoint or scripted) on any env."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from adapters.cli import app
+from adapters.models import EMBEDDED_MODEL
+from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR, SamplingArgs
+
+console = Console()
+err_console = Console(stderr=True)
+
+MODEL_HELP = (
+    f"Model: '{EMBEDDED_MODEL}' (embedded, default), a local checkpoint folder or Hugging Face id, "
+    "'scripted:NAME' (e.g. scripted:optimal), or the model name of --base-url's server."
+)
+
+
+def policy_options_to_spec(
+    *,
+    model: str,
+    base_url: str | None,
+    api_key_var: str,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+    extra_body: str | None,
+    concurrency: int,
+    timeout: float,
+    max_retries: int,
+    native_tools: bool,
+    seed: int,
+):
+    """The :class:`~adapters.policies.factory.PolicySpec` of the shared model options."""
+    from adapters.policies.factory import PolicySpec
+
+    body = {}
+    if extra_body:
+        try:
+            body = json.loads(extra_body)
+        except json.JSONDecodeError as error:
+            raise typer.BadParameter(f"--extra-body is not JSON: {error}") from error
+        if not isinstance(body, dict):
+            raise typer.BadParameter("--extra-body must be a JSON object")
+    return PolicySpec(
+        model=model,
+        base_url=base_url,
+        api_key_var=api_key_var,
+        sampling=SamplingArgs(
+            temperature=temperature, top_p=top_p, max_tokens=max_tokens, extra_body=body
+        ),
+        max_concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        native_tools=native_tools,
+        local_batch_size=max(1, concurrency),
+        seed=seed,
+    )
+
+
+@app.command("eval")
+def eval_command(
+    env_id: str = typer.Argument(..., help="A registered env id, e.g. LLMTicTacToe-v0."),
+    env_arg: list[str] = typer.Option(
+        [], "--env-arg", "-a", help="Env argument key=value (Python literal or string); repeat."
+    ),
+    setting: list[str] = typer.Option(
+        [],
+        "--setting",
+        help="An extra arm 'LABEL:key=value key=value' with its own env arguments; repeat to "
+        "compare settings in one run.",
+    ),
+    opponent: list[str] = typer.Option(
+        [],
+        "--opponent",
+        help="LLMTicTacToe-v0 shortcut for --setting: random, mixed or optimal; repeat.",
+    ),
+    num_examples: int = typer.Option(8, "--num-examples", "-n", min=1, help="Examples (seeds)."),
+    rollouts_per_example: int = typer.Option(
+        1, "--rollouts-per-example", "-r", min=1, help="Rollouts per example (pass@k)."
+    ),
+    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, help="Episodes in flight."),
+    model: str = typer.Option(EMBEDDED_MODEL, "--model", "-m", help=MODEL_HELP),
+    base_url: str | None = typer.Option(
+        None, "--base-url", "-b", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1."
+    ),
+    api_key_var: str = typer.Option(
+        DEFAULT_API_KEY_VAR, "--api-key-var", "-k", help="Environment variable with the API key."
+    ),
+    temperature: float | None = typer.Option(None, "--temperature", "-t", min=0.0),
+    top_p: float | None = typer.Option(None, "--top-p", min=0.0, max=1.0),
+    max_tokens: int | None = typer.Option(
+        None, "--max-tokens", min=1, help="Tokens per reply (local default 128)."
+    ),
+    extra_body: str | None = typer.Option(
+        None, "--extra-body", help="JSON object added to each request, e.g. '{\"top_k\": 20}'."
+    ),
+    native_tools: bool = typer.Option(
+        True, "--native-tools/--text-tools", help="Send env tools natively or as text only."
+    ),
+    timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds per request."),
+    max_retries: int = typer.Option(6, "--max-retries", min=0, help="Retries per request."),
+    seed_offset: int = typer.Option(0, "--seed-offset", help="Example i uses seed offset + i."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Run folder (default outputs/evals/ENV--MODEL/TIME)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --output."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results in --output."),
+    chart: bool = typer.Option(False, "--chart", help="Save outcomes.png in the run folder."),
+    success: list[str] = typer.Option(
+        ["win", "correct"], "--success", help="Outcomes that count as success for pass@k."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Evaluate a model on ENV_ID: summary table, results.jsonl, metadata.json (and a chart).
+
+    Examples:
+
+      llm-gym eval LLMTicTacToe-v0 -n 8 --max-tokens 64
+
+      llm-gym eval LLMTicTacToe-v0 --opponent random --opponent optimal -m scripted:optimal --chart
+
+      llm-gym eval LLMToolUse-v0 -b http://127.0.0.1:8080/v1 -m qwen -r 4 -o runs/tool
+    """
+    from adapters.evaluation import (
+        EvalConfig,
+        EvalSetting,
+        OutputExistsError,
+        ResumeMismatchError,
+        default_output_dir,
+        evaluate,
+        parse_env_args,
+    )
+    from adapters.policies.factory import close_policy, make_policy
+
+    if resume and output is None:
+        raise typer.BadParameter("--resume needs the --output folder of the run to finish")
+    try:
+        env_kwargs = parse_env_args(env_arg)
+        settings = [EvalSetting.parse(text) for text in setting]
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    settings += [opponent_setting(env_id, name) for name in opponent]
+    spec = policy_options_to_spec(
+        model=model,
+        base_url=base_url,
+        api_key_var=api_key_var,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        extra_body=extra_body,
+        concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        native_tools=native_tools,
+        seed=seed_offset,
+    )
+    try:
+        config = EvalConfig(
+            env_id=env_id,
+            policy=spec,
+            env_kwargs=env_kwargs,
+            settings=settings,
+            num_examples=num_examples,
+            rollouts_per_example=rollouts_per_example,
+            seed_offset=seed_offset,
+            concurrency=concurrency,
+            success_outcomes=tuple(success),
+        )
+        check_env(env_id, [arm.env_kwargs for arm in config.arms()])
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    output = output or default_output_dir(env_id, model)
+    try:
+        policy = make_policy(spec, env_id=env_id)
+    except (ValueError, ImportError) as error:
+        err_console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not progress,
+    )
+    task = bar.add_task(env_id, total=None, stats="")
+    outcomes: Counter[str] = Counter()
+
+    def on_start(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+        if done:
+            err_console.print(f"resuming: {done} of {total} rollouts already done")
+
+    def on_record(record) -> None:
+        outcomes["error" if record.error else (record.outcome or "none")] += 1
+        stats = " ".join(f"{k}={v}" for k, v in sorted(outcomes.items()))
+        bar.update(task, advance=1, stats=stats)
+
+    async def run():
+        try:
+            return await evaluate(
+                config,
+                policy,
+                output=output,
+                resume=resume,
+                overwrite=overwrite,
+                command=["llm-gym", *sys.argv[1:]],
+                on_record=on_record,
+                on_start=on_start,
+            )
+        finally:
+            await close_policy(policy)
+
+    try:
+        with bar:
+            result = asyncio.run(run())
+    except (ResumeMismatchError, OutputExistsError) as error:
+        err_console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    report(result, model_label=model, chart=chart)
+    if result.failed:
+        err_console.print(
+            f"[red]{len(result.failed)} rollouts failed after their retries "
+            f"(first: {result.failed[0].error}).[/red] Rerun with --resume --output {output} "
+            "to retry them."
+        )
+        raise typer.Exit(1)
+
+
+def opponent_setting(env_id: str, name: str):
+    from adapters.baselines import OPPONENT_SETTINGS
+    from adapters.evaluation import EvalSetting
+    from adapters.reference import REFERENCE_ENV_ID
+
+    if env_id.split(":")[-1] != REFERENCE_ENV_ID:
+        raise typer.BadParameter(f"--opponent is for {REFERENCE_ENV_ID}; use --setting for others")
+    if name not in OPPONENT_SETTINGS:
+        known = ", ".join(OPPONENT_SETTINGS)
+        raise typer.BadParameter(f"--opponent must be one of {known}, got {name!r}")
+    return EvalSetting(name, dict(OPPONENT_SETTINGS[name]))
+
+
+def check_env(env_id: str, kwargs_list) -> None:
+    """Fail early, with the env's own message, on an unknown id or bad env arguments."""
+    import gymnasium as gym
+
+    import llm_gym  # noqa: F401
+
+    for kwargs in kwargs_list:
+        try:
+            gym.make(env_id, **kwargs).close()
+        except gym.error.Error as error:
+            raise ValueError(f"{env_id}: {error}") from error
+        except (TypeError, ValueError, ModuleNotFoundError) as error:
+            raise ValueError(f"{env_id} with {kwargs}: {error}") from error
+
+
+def report(result, *, model_label: str, chart: bool) -> None:
+    """Print the summary of every setting (and its reference scale); save the chart."""
+    from adapters.charts import eval_chart, load_reference_scores_if_any
+    from adapters.reference import reference_table
+    from adapters.summary import summary_table
+
+    config = result.config
+    scores = load_reference_scores_if_any()
+    for arm in config.arms():
+        summary = result.summaries.get(arm.label)
+        if summary is None:
+            continue
+        title = f"{config.env_id} · {model_label}" + (f" · {arm.label}" if arm.label else "")
+        console.print(summary_table(summary, title=title))
+        if scores is not None:
+            table = reference_table(
+                summary, config.env_id, arm.env_kwargs, name=model_label, scores=scores
+            )
+            if table is not None:
+                console.print(table)
+    if result.output is not None:
+        console.print(f"results: {result.output}/results.jsonl ({len(result.records)} rows)")
+    if chart and result.summaries and result.output is not None:
+        from adapters.evaluation import CHART_FILE
+
+        path = eval_chart(
+            config.env_id,
+            [(arm.label, arm.env_kwargs) for arm in config.arms()],
+            result.summaries,
+            result.output / CHART_FILE,
+            model_label=model_label,
+            reference_scores=scores,
+        )
+        console.print(f"chart: {path}")

@@ -1,0 +1,169 @@
+"""``llm-gym play``: a person plays tic-tac-toe in the terminal against a model or a solver.
+
+The game is the two-player text tic-tac-toe (:mod:`llm_gym.multiagent.tictactoe`): the model
+gets exactly the prompts of ``LLMTicTacToe-v0``, the person sees the same board and types a cell
+number (or a full reply such as ``<move>4</move>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from adapters.cli import app
+from adapters.models import EMBEDDED_MODEL
+from adapters.policies.base import ChatPolicy, PolicyReply
+from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR
+from adapters.records import Message
+
+PLAYABLE = ("LLMTicTacToe-v0",)
+QUIT_WORDS = frozenset({"q", "quit", "exit"})
+
+
+class QuitGameError(Exception):
+    """The person ended the game (``q`` or end of input)."""
+
+
+class HumanPolicy:
+    """A chat policy that shows each prompt and reads the reply from a text stream.
+
+    A bare number ``N`` becomes ``<move>N</move>``; anything else is sent as typed, so a person
+    can also try malformed replies and see the env's feedback.
+    """
+
+    name = "human"
+
+    def __init__(self, console: Console, stream: TextIO | None = None):
+        self.console = console
+        self.stream = stream
+
+    async def reply(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> PolicyReply:
+        prompt = str(messages[-1].get("content", "")) if messages else ""
+        self.console.print(Panel(prompt, title="you", title_align="left", style="cyan"))
+        self.console.print("your move (cell 0-8, q to quit): ", end="")
+        line = await asyncio.to_thread((self.stream or sys.stdin).readline)
+        if not line:
+            raise QuitGameError("end of input")
+        text = line.strip()
+        if text.lower() in QUIT_WORDS:
+            raise QuitGameError("quit")
+        if text.isdigit():
+            text = f"<move>{text}</move>"
+        return PolicyReply(text=text)
+
+
+class ShownPolicy:
+    """Wraps the opponent so its replies (reasoning included) are printed as they come."""
+
+    def __init__(self, policy: ChatPolicy, console: Console):
+        self.policy = policy
+        self.console = console
+        self.name = getattr(policy, "name", "opponent")
+
+    async def reply(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> PolicyReply:
+        with self.console.status(f"{self.name} is thinking..."):
+            reply = await self.policy.reply(messages, tools=tools, info=info)
+        self.console.print(
+            Panel(reply.text or "(empty reply)", title=self.name, title_align="left", style="green")
+        )
+        return reply
+
+
+def make_opponent(
+    model: str, *, base_url: str | None, api_key_var: str, max_tokens: int, seed: int
+) -> ChatPolicy:
+    """``scripted:NAME``, an endpoint model (``base_url``) or a local model (default embedded)."""
+    from adapters.policies.factory import PolicySpec, make_policy
+    from adapters.policies.openai_compat import SamplingArgs
+
+    if model.startswith("scripted:") and not base_url:
+        from adapters.match import ScriptedPlayer
+
+        return ScriptedPlayer(model.split(":", 1)[1], seed=seed)
+    spec = PolicySpec(
+        model=model,
+        base_url=base_url,
+        api_key_var=api_key_var,
+        sampling=SamplingArgs(max_tokens=max_tokens),
+        local_batch_size=1,
+        seed=seed,
+    )
+    return make_policy(spec, env_id="LLMTicTacToe-v0")
+
+
+@app.command("play")
+def play(
+    env_id: str = typer.Argument("LLMTicTacToe-v0", help="The game: LLMTicTacToe-v0."),
+    model: str = typer.Option(
+        EMBEDDED_MODEL,
+        "--model",
+        "-m",
+        help="Opponent: the embedded model (default), a checkpoint, scripted:optimal, "
+        "scripted:random, or a model name of --base-url.",
+    ),
+    base_url: str | None = typer.Option(None, "--base-url", "-b", help="OpenAI-compatible URL."),
+    api_key_var: str = typer.Option(DEFAULT_API_KEY_VAR, "--api-key-var", "-k"),
+    play_as: str = typer.Option("X", "--as", help="Your mark: X (moves first) or O."),
+    games: int = typer.Option(1, "--games", min=1, help="Games to play."),
+    seed: int = typer.Option(0, "--seed", help="Game g uses seed + g."),
+    max_tokens: int = typer.Option(64, "--max-tokens", min=1, help="Model reply length."),
+    require_think: bool = typer.Option(False, "--require-think"),
+) -> None:
+    """Play tic-tac-toe against the embedded model, an endpoint or the optimal player."""
+    from adapters.match import play_game
+    from llm_gym.multiagent.tictactoe import AGENTS, MARK_OF, TicTacToeAECEnv
+
+    if env_id.split(":")[-1] not in PLAYABLE:
+        raise typer.BadParameter(f"playable games: {', '.join(PLAYABLE)}")
+    mark = play_as.upper()
+    if mark not in ("X", "O"):
+        raise typer.BadParameter("--as must be X or O")
+    console = Console()
+    try:
+        opponent = make_opponent(
+            model, base_url=base_url, api_key_var=api_key_var, max_tokens=max_tokens, seed=seed
+        )
+    except (ValueError, ImportError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    human_agent = next(a for a in AGENTS if MARK_OF[a] == mark)
+    other = next(a for a in AGENTS if a != human_agent)
+    policies: dict[str, ChatPolicy] = {
+        human_agent: HumanPolicy(console),
+        other: ShownPolicy(opponent, console),
+    }
+    tally: dict[str, int] = {}
+    for game in range(games):
+        env = TicTacToeAECEnv(require_think=require_think)
+        try:
+            records = asyncio.run(play_game(env, policies, seed=seed + game))
+        except QuitGameError:
+            console.print("\nbye")
+            break
+        finally:
+            env.close()
+        mine = records[human_agent]
+        console.print(Panel(mine.final_observation, title="final", title_align="left"))
+        outcome = mine.outcome or "none"
+        tally[outcome] = tally.get(outcome, 0) + 1
+        console.print(f"[bold]game {game + 1}: {outcome} for you[/bold] (you played {mark})")
+    if tally:
+        console.print("result: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
