@@ -19,7 +19,6 @@ mix runs: the metadata that shapes the results must match.
 from __future__ import annotations
 
 import ast
-import asyncio
 import json
 import os
 import platform
@@ -36,7 +35,7 @@ from typing import Any
 from adapters.policies.base import ChatPolicy
 from adapters.policies.factory import PolicySpec
 from adapters.records import EpisodeRecord, append_record, read_records
-from adapters.rollout import EpisodeJob, run_episodes
+from adapters.rollout import EpisodeJob, run_episodes, run_sync
 from adapters.summary import SUCCESS_OUTCOMES, Summary, summarize
 
 RESULTS_FILE = "results.jsonl"
@@ -353,8 +352,8 @@ async def evaluate(
 
 
 def evaluate_sync(config: EvalConfig, policy: ChatPolicy, **kwargs: Any) -> EvalResult:
-    """:func:`evaluate` for code without an event loop."""
-    return asyncio.run(evaluate(config, policy, **kwargs))
+    """:func:`evaluate` for synchronous code (a notebook's running loop is fine too)."""
+    return run_sync(evaluate(config, policy, **kwargs))
 
 
 def write_summary(result: EvalResult) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 
@@ -22,6 +23,7 @@ import llm_gym  # noqa: F401  (registers the envs)
 from adapters.policies.base import ChatPolicy
 from adapters.records import EpisodeRecord, Message, TurnRecord
 
+T = TypeVar("T")
 INFO_KEYS_SKIPPED_IN_TURNS = ("system_prompt", "tools", "reward_components", "role")
 
 
@@ -181,6 +183,19 @@ async def run_episodes(
     return list(await asyncio.gather(*(run(job) for job in jobs)))
 
 
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` that also works where a loop already runs (Jupyter, callbacks).
+
+    With a running loop the coroutine gets its own loop in a worker thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def run_episode_sync(env_id: str, policy: ChatPolicy, **kwargs: Any) -> EpisodeRecord:
-    """:func:`run_episode` for code without an event loop."""
-    return asyncio.run(run_episode(env_id, policy, **kwargs))
+    """:func:`run_episode` for synchronous code (a notebook's running loop is fine too)."""
+    return run_sync(run_episode(env_id, policy, **kwargs))

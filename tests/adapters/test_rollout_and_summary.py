@@ -255,3 +255,43 @@ async def test_native_tool_calls_through_a_whole_episode():
     assert result.turns[0].role == "tool"
     assert bodies[0]["tools"] == TOOLS
     assert bodies[1]["messages"][-1] == {"role": "tool", "tool_call_id": "c1", "content": "42"}
+
+
+async def test_native_tool_calls_drive_llm_tool_use():
+    import openai
+    import openai._base_client as openai_base
+
+    httpx = getattr(openai_base, "httpx2", None) or openai_base.httpx
+    bodies = []
+    call = {
+        "id": "call_sql",
+        "type": "function",
+        "function": {"name": "run_sql", "arguments": '{"query": "SELECT COUNT(*) FROM products"}'},
+    }
+    answers = [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "assistant", "content": "<answer>0</answer>"},
+    ]
+
+    def handler(request):
+        bodies.append(json.loads(request.content))
+        message = answers[min(len(bodies), len(answers)) - 1]
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m"}
+        return httpx.Response(200, json={**body, "choices": [choice]})
+
+    client = openai.AsyncOpenAI(
+        base_url="http://t.invalid/v1",
+        api_key="k",
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    policy = OpenAICompatiblePolicy("m", client=client)
+    result = await run_episode("LLMToolUse-v0", policy, seed=0)
+    first = result.turns[0]
+    assert not first.invalid_action, first.observation
+    assert first.role == "tool" and "<tool_result" in first.observation
+    assert "run_sql" in [t["function"]["name"] for t in bodies[0]["tools"]]
+    tool_message = bodies[1]["messages"][-1]
+    assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_sql"
+    assert tool_message["content"] == first.observation
+    assert result.outcome in {"correct", "incorrect"}
