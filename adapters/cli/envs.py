@@ -19,14 +19,33 @@ def list_envs(
     all_envs: bool = typer.Option(False, "--all", help="Also list non-llm_gym registered envs."),
 ) -> None:
     """List registered text environments with their constructor arguments and defaults."""
-    table = Table(title="Registered environments")
+    from llm_gym.policies import scripted_policy_names
+
+    table = Table(title="Registered environments", show_lines=True)
     table.add_column("id", style="bold")
+    table.add_column("description")
     table.add_column("arguments (defaults)")
+    table.add_column("scripted players")
     ids = sorted(gym.registry) if all_envs else sorted(llm_gym.ENV_SPECS)
     for env_id in ids:
         spec = gym.spec(env_id)
-        table.add_row(env_id, describe_arguments(spec))
+        players = ", ".join(f"scripted:{name}" for name in scripted_policy_names(env_id))
+        table.add_row(env_id, describe_env(spec), describe_arguments(spec), players or "-")
     Console().print(table)
+
+
+def describe_env(spec: gym.envs.registration.EnvSpec) -> str:
+    """The first line of the env class's docstring."""
+    try:
+        creator = (
+            load_env_creator(spec.entry_point)
+            if isinstance(spec.entry_point, str)
+            else spec.entry_point
+        )
+    except (ImportError, AttributeError):
+        return ""
+    doc = inspect.getdoc(creator) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def describe_arguments(spec: gym.envs.registration.EnvSpec) -> str:
