@@ -323,11 +323,18 @@ async def evaluate(
     if output is not None:
         done = prepare_output(output, config, resume=resume, overwrite=overwrite)
         meta_path = output / METADATA_FILE
-        if not (resume and meta_path.exists()):
-            meta_path.write_text(
-                json.dumps(build_metadata(config, command), indent=2, default=str) + "\n",
-                encoding="utf-8",
+        if resume and meta_path.exists():
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta.setdefault("resumes", []).append(
+                {
+                    "command": shlex.join(list(command) if command is not None else sys.argv),
+                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "rows_kept": len(done),
+                }
             )
+        else:
+            meta = build_metadata(config, command)
+        meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
     finished_keys = {r.run_key for r in done}
     jobs = [job for job in config.jobs() if job.run_key not in finished_keys]
     if on_start is not None:

@@ -217,6 +217,8 @@ def test_a_killed_run_resumed_has_the_rows_of_an_uninterrupted_run(tmp_path):
     evaluate_sync(cfg, policy, output=killed, resume=True)
     evaluate_sync(cfg, policy, output=tmp_path / "whole")
     resumed, whole = rows(killed), rows(tmp_path / "whole")
+    meta = json.loads((killed / "metadata.json").read_text())
+    assert meta["resumes"][0]["rows_kept"] == written
     assert len(resumed) == len({r[:3] for r in resumed}) == 30
     assert sorted(resumed) == sorted(whole)
 
