@@ -59,7 +59,11 @@ def rollout(vector_env: gym.vector.VectorEnv, env_id: str, seed: int) -> list[An
     trace: list[Any] = [list(observations)]
     previous_done = np.zeros(NUM_ENVS, dtype=bool)
     for _ in range(STEPS):
-        actions = tuple(actor(observations[i], env_info(infos, i), space) for i in range(NUM_ENVS))
+        # a sub-env whose episode ended last step is reset by this step: its action is ignored
+        actions = tuple(
+            "" if previous_done[i] else actor(observations[i], env_info(infos, i), space)
+            for i in range(NUM_ENVS)
+        )
         observations, rewards, terminated, truncated, infos = vector_env.step(actions)
         for i in range(NUM_ENVS):
             assert isinstance(observations[i], str)

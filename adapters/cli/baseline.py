@@ -24,8 +24,8 @@ def baseline(
     algo: str = typer.Option(
         "maskable_ppo", "--algo", help="maskable_ppo (sb3-contrib), ppo or dqn (stable-baselines3)."
     ),
-    steps: int = typer.Option(1_500_000, "--steps", min=1, help="Training steps (model replies)."),
-    n_envs: int = typer.Option(8, "--n-envs", min=1, help="Parallel training envs."),
+    steps: int = typer.Option(1_000_000, "--steps", min=1, help="Training steps (model replies)."),
+    n_envs: int = typer.Option(32, "--n-envs", min=1, help="Parallel training envs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the algorithm and the training envs."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Run folder (default: runs/baselines/ENV-ALGO-seedSEED)."

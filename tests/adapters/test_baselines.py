@@ -156,7 +156,7 @@ def test_baseline_command(tmp_path) -> None:
             "--steps",
             "1024",
             "--n-envs",
-            "2",
+            "8",
             "--eval-games",
             "12",
             "--no-progress",
