@@ -30,7 +30,7 @@ import gymnasium as gym
 
 import llm_gym  # noqa: F401  (registers the envs)
 from adapters.models import require, resolve_model_path
-from adapters.training.asyncio_compat import run_sync
+from adapters.rollout import run_sync
 from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
 from adapters.training.plots import plot_grpo_curves
 from adapters.training.sft import LoraOptions, bf16_supported, save_model_for_inference

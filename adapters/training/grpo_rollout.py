@@ -341,7 +341,6 @@ def play_episodes(
     base = dict(env_kwargs or {})
     episodes = [_Episode(env_id, spec, base, tokenizer, chat_template) for spec in specs]
     eos_id = tokenizer.eos_token_id
-    turn = 0
     while True:
         active = [e for e in episodes if not e.done]
         if synchronise is not None:
@@ -349,19 +348,23 @@ def play_episodes(
                 break
         elif not active:
             break
-        budget = max_tokens_per_turn
-        if max_completion_length is not None and active:
-            room = min(max_completion_length - len(e.completion_ids) for e in active)
-            budget = max(1, min(budget, room))
         contexts = [e.context for e in active]
-        if synchronise is not None and not contexts:
-            contexts = [[eos_id]]  # a dummy keeps the collective call in step
-        replies = generator.generate(contexts, budget)
+        if synchronise is not None:
+            # collective backends need the same number of prompts from every process
+            contexts += [[eos_id]] * (len(episodes) - len(contexts))
+        replies = generator.generate(contexts, max_tokens_per_turn)
         for episode, reply in zip(active, replies, strict=False):
+            if max_completion_length is not None:
+                room = max(1, max_completion_length - len(episode.completion_ids))
+                reply = GeneratedTurn(ids=reply.ids[:room], logprobs=reply.logprobs[:room])
             _apply_reply(
-                episode, reply, tokenizer, chat_template, max_tokens_per_turn, max_completion_length
+                episode,
+                reply,
+                tokenizer,
+                chat_template,
+                max_tokens_per_turn,
+                max_completion_length,
             )
-        turn += 1
         for episode in active:
             if not episode.done and max_turns is not None and len(episode.turns) >= max_turns:
                 episode.done = True

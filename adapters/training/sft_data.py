@@ -23,8 +23,7 @@ from typing import Any
 
 from adapters.policies.base import ChatPolicy
 from adapters.records import EpisodeRecord, append_record
-from adapters.rollout import EpisodeJob, run_episodes
-from adapters.training.asyncio_compat import run_sync
+from adapters.rollout import EpisodeJob, run_episodes, run_sync
 
 
 @dataclass(frozen=True)
