@@ -23,6 +23,32 @@ Outcome = Literal["win", "draw", "loss", "truncated"]
 WIN_REWARD: dict[str, float] = {"win": 1.0, "draw": 0.5, "loss": 0.0, "truncated": 0.0}
 
 
+def read_move(reply: Any, board: str, *, require_think: bool) -> tuple[int, str | None, bool]:
+    """Read a reply's move on ``board``.
+
+    Returns:
+        ``(cell, error, well_formatted)``: ``error`` explains to the model why no move could be
+        played (no single ``<move>`` outside the reasoning, not a cell number 0-8, occupied
+        cell) and is ``None`` when ``cell`` is playable.
+    """
+    if not isinstance(reply, str):
+        return -1, f"expected a text reply, got {type(reply).__name__}", False
+    parsed = parse_answer(reply, MOVE_TAG, require_think=require_think)
+    if parsed.answer is None:
+        return -1, parsed.error, False
+    text = parsed.answer
+    if not _INTEGER.fullmatch(text):
+        return -1, f"the move {quote_for_feedback(text)} is not a cell number 0-8", False
+    if len(text.lstrip("+-0")) > 1:  # also keeps int() away from huge digit strings
+        return -1, f"cell {quote_for_feedback(text)} is out of range; cells are numbered 0-8", False
+    cell = int(text)
+    if not 0 <= cell <= 8:
+        return -1, f"cell {cell} is out of range; cells are numbered 0-8", False
+    if board[cell] != ttt.EMPTY:
+        return -1, f"cell {cell} is already taken by {board[cell]}", False
+    return cell, None, parsed.well_formatted
+
+
 class TicTacToeEnv(TextEnv):
     """Tic-tac-toe for a language model against a minimax opponent.
 
@@ -177,7 +203,9 @@ class TicTacToeEnv(TextEnv):
             raise RuntimeError("the episode is over: call reset() before step()")
         self.turn += 1
         previous_share = self.formatted_replies / (self.turn - 1) if self.turn > 1 else 0.0
-        cell, error, well_formatted = self._read_move(action)
+        cell, error, well_formatted = read_move(
+            action, self.board, require_think=self.require_think
+        )
         self.formatted_replies += well_formatted
         components = self.zero_components()
         components["format"] = self.formatted_replies / self.turn - previous_share
@@ -240,25 +268,6 @@ class TicTacToeEnv(TextEnv):
         if self.outcome is not None:
             header += f"  outcome: {self.outcome}"
         return f"{header}\n{ttt.render_board(self.board, number_free_cells=False)}\n"
-
-    def _read_move(self, action: str) -> tuple[int, str | None, bool]:
-        if not isinstance(action, str):
-            return -1, f"expected a text reply, got {type(action).__name__}", False
-        parsed = parse_answer(action, MOVE_TAG, require_think=self.require_think)
-        if parsed.answer is None:
-            return -1, parsed.error, False
-        text = parsed.answer
-        if not _INTEGER.fullmatch(text):
-            return -1, f"the move {quote_for_feedback(text)} is not a cell number 0-8", False
-        if len(text.lstrip("+-0")) > 1:  # also keeps int() away from huge digit strings
-            quoted = quote_for_feedback(text)
-            return -1, f"cell {quoted} is out of range; cells are numbered 0-8", False
-        cell = int(text)
-        if not 0 <= cell <= 8:
-            return -1, f"cell {cell} is out of range; cells are numbered 0-8", False
-        if self.board[cell] != ttt.EMPTY:
-            return -1, f"cell {cell} is already taken by {self.board[cell]}", False
-        return cell, None, parsed.well_formatted
 
     def _opponent_move(self) -> int:
         explore, pick = derive_uniforms(self.episode_seed, "opponent", self.board, count=2)

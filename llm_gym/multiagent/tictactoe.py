@@ -22,9 +22,8 @@ from typing import Any, ClassVar
 from gymnasium import spaces
 from pettingzoo import AECEnv
 
-from llm_gym.envs.tictactoe import FORMAT_WEIGHT, MOVE_TAG, WIN_REWARD, TicTacToeEnv
+from llm_gym.envs.tictactoe import FORMAT_WEIGHT, WIN_REWARD, TicTacToeEnv, read_move
 from llm_gym.games import tictactoe as ttt
-from llm_gym.parsing import parse_answer, quote_for_feedback
 from llm_gym.spaces import text_space, to_charset
 from llm_gym.validation import check_int_at_least, check_number, check_render_mode
 
@@ -32,28 +31,6 @@ AGENTS: tuple[str, str] = ("player_1", "player_2")
 MARK_OF: dict[str, ttt.Mark] = {"player_1": "X", "player_2": "O"}
 MAX_OBSERVATION_LENGTH = TicTacToeEnv.max_observation_length
 MAX_ACTION_LENGTH = TicTacToeEnv.max_action_length
-
-
-def read_move(reply: Any, board: str, *, require_think: bool) -> tuple[int, str | None, bool]:
-    """``(cell, error, well_formatted)`` for a reply on ``board``; ``error`` is phrased for a model.
-
-    The same checks as ``LLMTicTacToe-v0``: one ``<move>`` outside the reasoning, a cell number
-    0-8, and a free cell.
-    """
-    if not isinstance(reply, str):
-        return -1, f"expected a text reply, got {type(reply).__name__}", False
-    parsed = parse_answer(reply, MOVE_TAG, require_think=require_think)
-    if parsed.answer is None:
-        return -1, parsed.error, False
-    text = parsed.answer
-    if not (text.isascii() and text.lstrip("+-").isdigit()):
-        return -1, f"the move {quote_for_feedback(text)} is not a cell number 0-8", False
-    cell = int(text)
-    if not 0 <= cell <= 8:
-        return -1, f"cell {cell} is out of range; cells are numbered 0-8", False
-    if board[cell] != ttt.EMPTY:
-        return -1, f"cell {cell} is already taken by {board[cell]}", False
-    return cell, None, parsed.well_formatted
 
 
 class TicTacToeAECEnv(AECEnv[str, dict[str, str], str]):
