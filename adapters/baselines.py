@@ -64,27 +64,20 @@ DEFAULT_TRAINING_ENVS: tuple[dict[str, Any], ...] = (
 optimal opponent, which punishes every mistake, with enough weak opponents to learn to convert
 their errors into wins, and extra games as O (the side with the traps to avoid)."""
 
+_PPO_HYPERPARAMS: dict[str, Any] = {
+    "n_steps": 64,
+    "batch_size": 512,
+    "n_epochs": 10,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "ent_coef": ("linear", 0.1, 0.0),
+    "learning_rate": ("linear", 1e-3),
+    "policy_kwargs": {"net_arch": [128, 128]},
+}
+
 DEFAULT_HYPERPARAMS: dict[str, dict[str, Any]] = {
-    "maskable_ppo": {
-        "n_steps": 64,
-        "batch_size": 512,
-        "n_epochs": 10,
-        "gamma": 0.99,
-        "gae_lambda": 0.95,
-        "ent_coef": ("linear", 0.1, 0.0),
-        "learning_rate": ("linear", 1e-3),
-        "policy_kwargs": {"net_arch": [128, 128]},
-    },
-    "ppo": {
-        "n_steps": 64,
-        "batch_size": 512,
-        "n_epochs": 10,
-        "gamma": 0.99,
-        "gae_lambda": 0.95,
-        "ent_coef": ("linear", 0.1, 0.0),
-        "learning_rate": ("linear", 1e-3),
-        "policy_kwargs": {"net_arch": [128, 128]},
-    },
+    "maskable_ppo": _PPO_HYPERPARAMS,
+    "ppo": _PPO_HYPERPARAMS,
     "dqn": {
         "learning_rate": 5e-4,
         "buffer_size": 100_000,

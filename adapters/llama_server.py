@@ -13,7 +13,15 @@ expose.
 from __future__ import annotations
 
 import runpy
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 
 def disable_extra_buffer_types() -> bool:
@@ -35,6 +43,66 @@ def disable_extra_buffer_types() -> bool:
 
     lib.llama_model_default_params = params_without_extra_buffer_types
     return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_embedded_model(
+    *, port: int | None = None, log: IO[str] | None = None, startup_timeout_s: float = 180.0
+) -> Iterator[str]:
+    """Serve the bundled GGUF on 127.0.0.1 for the duration of a ``with`` block.
+
+    Yields:
+        The OpenAI-compatible base URL, e.g. ``http://127.0.0.1:8080/v1``.
+
+    Raises:
+        RuntimeError: the server exited or did not answer within ``startup_timeout_s``.
+    """
+    from adapters.models import embedded_gguf_path
+
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "adapters.llama_server",
+        "--model", str(embedded_gguf_path()),
+        "--host", "127.0.0.1", "--port", str(port),
+        "--chat_format", "chatml", "--n_ctx", "4096",
+    ]  # fmt: skip
+    output = log if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[1], stdout=output, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_until_ready(process, url, startup_timeout_s)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_until_ready(process: subprocess.Popen, url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError("the llama.cpp server exited during start-up") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the llama.cpp server did not start within {timeout_s} s"
+                ) from None
+            time.sleep(0.5)
 
 
 def main() -> None:

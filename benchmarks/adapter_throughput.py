@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import gymnasium as gym
 import openai
 
 import llm_gym  # noqa: F401
+from adapters.llama_server import serve_embedded_model
 from adapters.policies.openai_compat import OpenAICompatiblePolicy, SamplingArgs
 from adapters.rollout import EpisodeJob, run_episodes
 
@@ -134,44 +132,6 @@ async def benchmark(args) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port: int) -> subprocess.Popen:
-    from adapters.models import embedded_gguf_path
-
-    command = [
-        sys.executable,
-        "-m",
-        "adapters.llama_server",
-        "--model",
-        str(embedded_gguf_path()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--chat_format",
-        "chatml",
-        "--n_ctx",
-        "4096",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
-                return process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("the llama.cpp server exited during start-up") from None
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("the llama.cpp server did not start within 120 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (else --start-server)")
@@ -183,19 +143,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    server = None
-    if args.base_url is None:
-        if not args.start_server:
-            parser.error("give --base-url or --start-server")
-        port = free_port()
-        server = start_server(port)
-        args.base_url = f"http://127.0.0.1:{port}/v1"
-    try:
+    if args.base_url is None and not args.start_server:
+        parser.error("give --base-url or --start-server")
+    with contextlib.ExitStack() as stack:
+        if args.base_url is None:
+            args.base_url = stack.enter_context(serve_embedded_model())
         result = asyncio.run(benchmark(args))
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
     result["base_url"] = args.base_url
     result["cpu_count"] = os.cpu_count()
     text = json.dumps(result, indent=2)

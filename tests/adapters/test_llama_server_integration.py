@@ -9,11 +9,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,57 +26,18 @@ if not HAVE_LLAMA and not os.environ.get("CI"):
     pytest.skip("llama-cpp-python[server] is not installed", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     assert HAVE_LLAMA, "CI must install llama-cpp-python[server] (the 'server' extra)"
-    from adapters.models import embedded_gguf_path
+    from adapters.llama_server import serve_embedded_model
 
-    port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with open(log, "w") as handle:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "adapters.llama_server",
-                "--model",
-                str(embedded_gguf_path()),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--chat_format",
-                "chatml",
-                "--n_ctx",
-                "4096",
-            ],
-            cwd=ROOT,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while True:
         try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"llama.cpp server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+            with serve_embedded_model(log=handle) as url:
+                yield url
+        except RuntimeError as error:
+            pytest.fail(f"{error}:\n{log.read_text()[-3000:]}")
 
 
 def test_eval_through_the_openai_client_against_llama_cpp(server, tmp_path):
