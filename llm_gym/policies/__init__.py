@@ -3,6 +3,7 @@
 from llm_gym.policies.base import (
     ScriptedPolicy,
     make_scripted_policy,
+    play_scripted_episode,
     register_scripted_policy,
     scripted_policy_names,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ToolUseCareless",
     "ToolUseOracle",
     "make_scripted_policy",
+    "play_scripted_episode",
     "register_scripted_policy",
     "scripted_policy_names",
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+import gymnasium as gym
+
 
 @runtime_checkable
 class ScriptedPolicy(Protocol):
@@ -42,6 +44,23 @@ def make_scripted_policy(env_id: str, name: str, **kwargs: Any) -> ScriptedPolic
         known = ", ".join(sorted(factories)) or "none"
         raise ValueError(f"no scripted policy {name!r} for {env_id}; registered: {known}")
     return factories[name](**kwargs)
+
+
+def play_scripted_episode(
+    env: gym.Env, policy: ScriptedPolicy, seed: int | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Play one episode of ``env`` with ``policy``.
+
+    Returns:
+        The episode's total reward and the info dict of its last step.
+    """
+    observation, info = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        observation, reward, terminated, truncated, info = env.step(policy(observation, info))
+        total += float(reward)
+        done = terminated or truncated
+    return total, info
 
 
 def _base_id(env_id: str) -> str:

@@ -11,19 +11,9 @@ from gymnasium.utils.env_checker import check_env
 import llm_gym  # noqa: F401
 from llm_gym.envs.double_check_math import DoubleCheckMathEnv
 from llm_gym.games.math_problems import MathProblem
-from llm_gym.policies import make_scripted_policy
+from llm_gym.policies import make_scripted_policy, play_scripted_episode
 
 ENV_ID = "LLMDoubleCheckMath-v0"
-
-
-def play(env, policy, seed):
-    observation, info = env.reset(seed=seed)
-    total, done = 0.0, False
-    while not done:
-        observation, reward, terminated, truncated, info = env.step(policy(observation, info))
-        total += reward
-        done = terminated or truncated
-    return total, info
 
 
 def two_replies(env, first, second, seed=0):
@@ -55,8 +45,9 @@ def test_oracle_earns_the_maximum_and_careless_clearly_less():
     env = gym.make(ENV_ID)
     oracle = make_scripted_policy(ENV_ID, "oracle")
     careless = make_scripted_policy(ENV_ID, "careless")
-    assert [play(env, oracle, s)[0] for s in range(200)] == [pytest.approx(1.2)] * 200
-    sloppy = [play(env, careless, s) for s in range(200)]
+    scores = [play_scripted_episode(env, oracle, s)[0] for s in range(200)]
+    assert scores == [pytest.approx(1.2)] * 200
+    sloppy = [play_scripted_episode(env, careless, s) for s in range(200)]
     assert np.mean([score for score, _ in sloppy]) < 0.8
     assert sum(info["metrics"]["flip_right_to_wrong"] for _, info in sloppy) > 20
 

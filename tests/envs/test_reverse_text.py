@@ -8,19 +8,9 @@ from gymnasium.utils.env_checker import check_env
 
 import llm_gym  # noqa: F401  (registers the envs)
 from llm_gym.envs.reverse_text import ReverseTextEnv
-from llm_gym.policies import make_scripted_policy
+from llm_gym.policies import make_scripted_policy, play_scripted_episode
 
 ENV_ID = "LLMReverseText-v0"
-
-
-def play(env, policy, seed):
-    observation, info = env.reset(seed=seed)
-    total, done = 0.0, False
-    while not done:
-        observation, reward, terminated, truncated, info = env.step(policy(observation, info))
-        total += reward
-        done = terminated or truncated
-    return total, info
 
 
 def test_check_env_without_warnings():
@@ -51,8 +41,8 @@ def test_oracle_earns_the_maximum_and_careless_clearly_less():
     env = gym.make(ENV_ID)
     oracle = make_scripted_policy(ENV_ID, "oracle")
     careless = make_scripted_policy(ENV_ID, "careless")
-    best = [play(env, oracle, seed)[0] for seed in range(200)]
-    sloppy = [play(env, careless, seed)[0] for seed in range(200)]
+    best = [play_scripted_episode(env, oracle, seed)[0] for seed in range(200)]
+    sloppy = [play_scripted_episode(env, careless, seed)[0] for seed in range(200)]
     assert best == [pytest.approx(1.2)] * 200
     assert np.mean(sloppy) < 0.9
 

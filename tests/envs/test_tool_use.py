@@ -9,20 +9,10 @@ from gymnasium.utils.env_checker import check_env
 
 import llm_gym  # noqa: F401
 from llm_gym.envs.tool_use import ToolUseEnv
-from llm_gym.policies import make_scripted_policy
+from llm_gym.policies import make_scripted_policy, play_scripted_episode
 from llm_gym.policies.tool_use import tool_call
 
 ENV_ID = "LLMToolUse-v0"
-
-
-def play(env, policy, seed):
-    observation, info = env.reset(seed=seed)
-    total, done = 0.0, False
-    while not done:
-        observation, reward, terminated, truncated, info = env.step(policy(observation, info))
-        total += reward
-        done = terminated or truncated
-    return total, info
 
 
 def test_check_env_without_warnings():
@@ -59,10 +49,10 @@ def test_oracle_earns_the_maximum_and_careless_clearly_less():
     env = gym.make(ENV_ID)
     oracle = make_scripted_policy(ENV_ID, "oracle")
     careless = make_scripted_policy(ENV_ID, "careless")
-    results = [play(env, oracle, s) for s in range(200)]
+    results = [play_scripted_episode(env, oracle, s) for s in range(200)]
     assert [score for score, _ in results] == [pytest.approx(1.2)] * 200
     assert all(info["metrics"]["tool_calls"] == 1 for _, info in results)
-    sloppy = [play(env, careless, s)[0] for s in range(200)]
+    sloppy = [play_scripted_episode(env, careless, s)[0] for s in range(200)]
     assert np.mean(sloppy) < 0.8
 
 
