@@ -106,17 +106,20 @@ def reference_table(
         show_header=True,
         header_style="bold",
     )
-    for column in ("player", "win", "draw", "loss", "total reward", "scaled (random 0, optimal 1)"):
-        table.add_column(column, justify="left" if column == "player" else "right")
     rows: list[tuple[str, Mapping[str, float], float]] = [
         (_player_label(player, scores), data["outcome_rates"], data["total_reward"]["mean"])
         for player, data in setting_scores.items()
     ]
     rows.append((name, summary.outcome_rates, summary.total_reward_mean))
+    outcomes = ["win", "draw", "loss"]
+    if any(rates.get("truncated", 0.0) for _, rates, _ in rows):
+        outcomes.append("truncated")
+    for column in ("player", *outcomes, "total reward", "scaled (random 0, optimal 1)"):
+        table.add_column(column, justify="left" if column == "player" else "right")
     for label, rates, reward in sorted(rows, key=lambda row: row[2]):
         table.add_row(
             f"[bold]{label}[/bold]" if label == name else label,
-            *(f"{rates.get(outcome, 0.0):.1%}" for outcome in ("win", "draw", "loss")),
+            *(f"{rates.get(outcome, 0.0):.1%}" for outcome in outcomes),
             f"{reward:.3f}",
             f"{normalized_score(reward, setting_scores):.2f}",
         )

@@ -19,6 +19,7 @@ from adapters.baselines import (
     train_baseline,
 )
 from adapters.cli import app
+from adapters.policies import ScriptedChatPolicy
 from adapters.reference import (
     REFERENCE_PLAYERS,
     load_reference_scores,
@@ -26,6 +27,7 @@ from adapters.reference import (
     opponent_setting_of,
     reference_table,
 )
+from adapters.rollout import run_episode_sync
 from adapters.summary import summarize
 
 ENV_ID = "LLMTicTacToe-v0"
@@ -114,7 +116,20 @@ def test_reference_table_places_a_summary() -> None:
     )
     table = reference_table(summarize(records), ENV_ID, opponent_env_kwargs("random"), name="r")
     assert table is not None and table.row_count == 4
+    assert [column.header for column in table.columns][1:4] == ["win", "draw", "loss"]
+    assert "truncated" not in [column.header for column in table.columns]
     assert reference_table(summarize(records), ENV_ID, {"max_turns": 3}) is None
+
+
+def test_reference_table_shows_truncated_games() -> None:
+    kwargs = opponent_env_kwargs("optimal")
+    policy = ScriptedChatPolicy(lambda observation, info: "no move here", "silent")
+    records = [run_episode_sync(ENV_ID, policy, seed=seed, env_kwargs=kwargs) for seed in range(3)]
+    table = reference_table(summarize(records), ENV_ID, kwargs, name="silent")
+    headers = [column.header for column in table.columns]
+    assert "truncated" in headers
+    silent_row = [str(cell) for cell in table.columns[headers.index("truncated")].cells]
+    assert "100.0%" in silent_row
 
 
 @pytest.mark.slow
