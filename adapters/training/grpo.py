@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,12 @@ from adapters.models import require, resolve_model_path
 from adapters.rollout import run_sync
 from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
 from adapters.training.plots import plot_grpo_curves
-from adapters.training.sft import LoraOptions, bf16_supported, save_model_for_inference
+from adapters.training.sft import (
+    LoraOptions,
+    bf16_supported,
+    save_model_for_inference,
+    write_run_result,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -446,12 +451,6 @@ class GRPOResult:
     plots: dict[str, Path]
     last_log: dict[str, Any]
 
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["output_dir"] = str(self.output_dir)
-        data["plots"] = {k: str(v) for k, v in self.plots.items()}
-        return data
-
 
 def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
     """TRL ``GRPOConfig`` of a run: one generation batch = ``groups_per_step`` groups."""
@@ -570,5 +569,5 @@ def train_grpo(config: GRPORunConfig) -> GRPOResult:
         plots=plots,
         last_log=train_logs[-1] if train_logs else {},
     )
-    (output_dir / "grpo_result.json").write_text(json.dumps(result.as_dict(), indent=2))
+    write_run_result(output_dir / "grpo_result.json", result)
     return result

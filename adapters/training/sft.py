@@ -87,11 +87,10 @@ class SFTResult:
     final_loss: float | None
     plots: dict[str, Path]
 
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["output_dir"] = str(self.output_dir)
-        data["plots"] = {k: str(v) for k, v in self.plots.items()}
-        return data
+
+def write_run_result(path: Path, result: Any) -> None:
+    """Write a training result dataclass as JSON (paths as strings)."""
+    path.write_text(json.dumps(asdict(result), indent=2, default=str))
 
 
 def load_chat_dataset(path: str | Path) -> Any:
@@ -177,7 +176,7 @@ def train_sft(config: SFTRunConfig) -> SFTResult:
         final_loss=train_output.training_loss,
         plots=plots,
     )
-    (output_dir / "sft_result.json").write_text(json.dumps(result.as_dict(), indent=2))
+    write_run_result(output_dir / "sft_result.json", result)
     return result
 
 
