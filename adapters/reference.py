@@ -190,3 +190,38 @@ def compute_reference_scores(
         "baseline": dict(baseline),
         "scores": scores,
     }
+
+
+def refresh_scripted_players(scores: Mapping[str, Any]) -> dict[str, Any]:
+    """``scores`` with the scripted players re-measured on the same seeds, the baseline kept.
+
+    For when a scripted player changes and retraining the baseline is not needed.
+    """
+    from adapters.policies import ScriptedChatPolicy
+
+    refreshed = json.loads(json.dumps(scores))
+    players = {"random_policy": "random", "optimal_player": "optimal"}
+    for setting, kwargs in scores["opponent_settings"].items():
+        for player, name in players.items():
+            summary = evaluate_chat_policy(
+                ScriptedChatPolicy.for_env(REFERENCE_ENV_ID, name),
+                REFERENCE_ENV_ID,
+                games=scores["games_per_setting"],
+                seed=scores["first_seed"],
+                env_kwargs={**scores["env_kwargs"], **kwargs},
+            )
+            refreshed["scores"][setting][player] = compact_summary(summary)
+    return refreshed
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--refresh-scripted"]:
+        sys.exit("usage: python -m adapters.reference --refresh-scripted")
+    path = reference_scores_path()
+    path.write_text(
+        json.dumps(refresh_scripted_players(load_reference_scores(path)), indent=2) + "\n",
+        encoding="utf-8",
+    )
+    print(f"re-measured the scripted players in {path}")

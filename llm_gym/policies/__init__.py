@@ -9,11 +9,16 @@ from llm_gym.policies.base import (
 )
 from llm_gym.policies.double_check_math import DoubleCheckMathCareless, DoubleCheckMathOracle
 from llm_gym.policies.reverse_text import ReverseTextCareless, ReverseTextOracle
-from llm_gym.policies.tictactoe import OptimalMovePolicy, RandomMovePolicy
+from llm_gym.policies.tictactoe import (
+    OptimalMovePolicy,
+    RandomMovePolicy,
+    fastest_optimal_policy,
+)
 from llm_gym.policies.tool_use import ToolUseCareless, ToolUseOracle
 
 register_scripted_policy("LLMTicTacToe-v0", "random", RandomMovePolicy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal", OptimalMovePolicy)
+register_scripted_policy("LLMTicTacToe-v0", "optimal-fastest", fastest_optimal_policy)
 register_scripted_policy("LLMReverseText-v0", "oracle", ReverseTextOracle)
 register_scripted_policy("LLMReverseText-v0", "careless", ReverseTextCareless)
 register_scripted_policy("LLMDoubleCheckMath-v0", "oracle", DoubleCheckMathOracle)

@@ -65,11 +65,13 @@ def test_optimal_policy_plays_optimal_moves_in_format() -> None:
             if child not in boards and ttt.legal_moves(child):
                 boards.add(child)
                 frontier.append(child)
-    policy = OptimalMovePolicy(seed=3)
+    strongest = OptimalMovePolicy(seed=3)
+    fastest = make_scripted_policy("LLMTicTacToe-v0", "optimal-fastest", seed=3)
     for board in boards:
-        reply = policy("", {"board": board})
+        reply = strongest("", {"board": board})
         assert is_well_formatted(reply, MOVE, require_think=True), reply
-        assert _cell(reply) in ttt.optimal_moves(board, fastest=True), board
+        assert _cell(reply) in ttt.strongest_moves(board), board
+        assert _cell(fastest("", {"board": board})) in ttt.optimal_moves(board, fastest=True)
 
 
 def test_optimal_policy_without_think_is_just_the_move() -> None:
@@ -92,17 +94,18 @@ def test_explanations_match_the_position(board: str, cell: int, phrase: str) -> 
     assert text.startswith(f"I play {ttt.to_move(board)}.")
 
 
-def test_optimal_reasoning_names_the_chosen_cell() -> None:
+@pytest.mark.parametrize(("style", "names_cell"), [("summary", "cell {}"), ("facts", "move {}:")])
+def test_optimal_reasoning_names_the_chosen_cell(style: str, names_cell: str) -> None:
     for seed in range(20):
         env = TicTacToeEnv(model_plays="O", min_random_move_prob=1.0, max_random_move_prob=1.0)
         observation, info = env.reset(seed=seed)
-        policy = OptimalMovePolicy(seed=seed)
+        policy = OptimalMovePolicy(seed=seed, style=style)
         done = False
         while not done:
             reply = policy(observation, info)
             think = re.fullmatch(r"<think>(.*)</think>\n<move>(\d)</move>", reply, re.DOTALL)
             assert think is not None, reply
-            assert f"cell {think.group(2)}" in think.group(1).lower()
+            assert names_cell.format(think.group(2)) in think.group(1).lower()
             assert "<" not in think.group(1)
             observation, _, terminated, truncated, info = env.step(reply)
             done = terminated or truncated
@@ -110,15 +113,24 @@ def test_optimal_reasoning_names_the_chosen_cell() -> None:
 
 
 def test_registry_lists_and_builds_policies() -> None:
-    assert scripted_policy_names("LLMTicTacToe-v0") == ["optimal", "random"]
-    assert scripted_policy_names("llm_gym:LLMTicTacToe-v0") == ["optimal", "random"]
+    names = ["optimal", "optimal-fastest", "random"]
+    assert scripted_policy_names("LLMTicTacToe-v0") == names
+    assert scripted_policy_names("llm_gym:LLMTicTacToe-v0") == names
     policy = make_scripted_policy("LLMTicTacToe-v0", "optimal", seed=2, think=False)
     assert isinstance(policy, OptimalMovePolicy) and policy.seed == 2 and not policy.think
     assert isinstance(make_scripted_policy("LLMTicTacToe-v0", "random"), RandomMovePolicy)
 
 
+def test_policy_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="strategy must be 'strongest' or 'fastest'"):
+        OptimalMovePolicy(strategy="quickest")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="style must be one of facts, lines, summary"):
+        OptimalMovePolicy(style="verbose")  # type: ignore[arg-type]
+
+
 def test_registry_errors_name_the_registered_policies() -> None:
-    with pytest.raises(ValueError, match=r"no scripted policy 'perfect'.*optimal, random"):
+    names = "optimal, optimal-fastest, random"
+    with pytest.raises(ValueError, match=rf"no scripted policy 'perfect'.*{names}"):
         make_scripted_policy("LLMTicTacToe-v0", "perfect")
     with pytest.raises(ValueError, match="registered: none"):
         make_scripted_policy("LLMNoSuchEnv-v0", "random")

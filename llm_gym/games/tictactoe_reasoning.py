@@ -1,0 +1,231 @@
+"""Reasoning a small model can compute: the facts of a tic-tac-toe board, written out and read back.
+
+A teacher's ``<think>`` text states facts of the board in a fixed order, each one a short step from
+the facts before it, and only then names the move and why. Two styles:
+
+- ``"facts"`` (compact)::
+
+    I am X. X has 0 4. O has 1 8. X can win at none. O can win at none. X can fork at 3 6.
+    O can fork at none. Move 3: fork.
+
+- ``"lines"``: the same, with the eight lines and their marks written out first (free cells show
+  their number, as on the drawn board), so every later fact is a look-up in text already written::
+
+    I am X. Lines 012: X O 2; 345: 3 X 5; 678: 6 7 O; 036: X 3 6; 147: O X 7; 258: 2 5 O;
+    048: X X O; 246: 2 X 6. X has 0 4. O has 1 8. ...
+
+A *fork cell* of a mark is a free cell that does not win at once but after which that mark would
+have two or more ways to complete a line on its next move. The move's kind is the first that
+applies of ``win`` (completes a line), ``block`` (takes the opponent's winning cell), ``fork``,
+``block fork`` (takes the opponent's fork cell), ``threat`` (makes two in a row with the third
+cell free) and ``best``.
+
+:func:`check_reasoning` reads such a text back and lists every stated fact that is false of the
+board, so that a data pipeline can keep only truthful replies and DAgger can relabel a student
+whose reasoning went wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from llm_gym.games import tictactoe as ttt
+
+ReasoningStyle = Literal["facts", "lines"]
+REASONING_STYLES: tuple[str, ...] = ("facts", "lines")
+MOVE_KINDS: tuple[str, ...] = ("win", "block", "fork", "block fork", "threat", "best")
+
+
+@dataclass(frozen=True)
+class BoardFacts:
+    """What a player to move should know about a board before choosing.
+
+    Attributes:
+        me: the mark to move.
+        them: the other mark.
+        cells: the cells each mark holds, in increasing order.
+        wins: for each mark, the free cells that would complete one of its lines.
+        forks: for each mark, the free cells that would give it two or more winning cells.
+    """
+
+    me: ttt.Mark
+    them: ttt.Mark
+    cells: dict[str, tuple[int, ...]]
+    wins: dict[str, tuple[int, ...]]
+    forks: dict[str, tuple[int, ...]]
+
+
+@cache
+def board_facts(board: str) -> BoardFacts:
+    """The facts of ``board`` from the side of the player to move."""
+    me = ttt.to_move(board)
+    them = ttt.other(me)
+    marks = (me, them)
+    return BoardFacts(
+        me=me,
+        them=them,
+        cells={m: tuple(i for i, c in enumerate(board) if c == m) for m in marks},
+        wins={m: winning_cells(board, m) for m in marks},
+        forks={m: fork_cells(board, m) for m in marks},
+    )
+
+
+@cache
+def winning_cells(board: str, mark: ttt.Mark) -> tuple[int, ...]:
+    """Free cells where ``mark`` would complete three in a row."""
+    cells = set()
+    for line in ttt.WIN_LINES:
+        values = [board[i] for i in line]
+        if values.count(mark) == 2 and values.count(ttt.EMPTY) == 1:
+            cells.add(line[values.index(ttt.EMPTY)])
+    return tuple(sorted(cells))
+
+
+@cache
+def fork_cells(board: str, mark: ttt.Mark) -> tuple[int, ...]:
+    """Free cells, other than its winning cells, where ``mark`` would then have two or more
+    winning cells."""
+    if ttt.winner(board) is not None:
+        return ()
+    wins = winning_cells(board, mark)
+    return tuple(
+        cell
+        for cell, value in enumerate(board)
+        if value == ttt.EMPTY
+        and cell not in wins
+        and len(winning_cells(ttt.play(board, cell, mark), mark)) >= 2
+    )
+
+
+def move_kind(board: str, cell: int) -> str:
+    """The first kind in :data:`MOVE_KINDS` that describes playing ``cell`` on ``board``."""
+    facts = board_facts(board)
+    if cell in facts.wins[facts.me]:
+        return "win"
+    if cell in facts.wins[facts.them]:
+        return "block"
+    if cell in facts.forks[facts.me]:
+        return "fork"
+    if cell in facts.forks[facts.them]:
+        return "block fork"
+    if _makes_threat(board, cell, facts.me):
+        return "threat"
+    return "best"
+
+
+def _makes_threat(board: str, cell: int, mark: ttt.Mark) -> bool:
+    return bool(winning_cells(ttt.play(board, cell, mark), mark))
+
+
+def explain(board: str, cell: int, style: ReasoningStyle = "facts") -> str:
+    """The reasoning of a teacher that plays ``cell`` on ``board``, in ``style``.
+
+    Raises:
+        ValueError: unknown style, or ``cell`` is not a free cell of a running game.
+    """
+    if style not in REASONING_STYLES:
+        raise ValueError(f"style must be one of {', '.join(REASONING_STYLES)}; got {style!r}")
+    if cell not in ttt.legal_moves(board):
+        raise ValueError(f"cell {cell} is not a legal move on board {board!r}")
+    facts = board_facts(board)
+    me, them = facts.me, facts.them
+    parts = [f"I am {me}."]
+    if style == "lines":
+        parts.append("Lines " + "; ".join(_line_text(board, line) for line in ttt.WIN_LINES) + ".")
+    parts += [
+        f"{me} has {_cells_text(facts.cells[me], 'nothing')}.",
+        f"{them} has {_cells_text(facts.cells[them], 'nothing')}.",
+        f"{me} can win at {_cells_text(facts.wins[me])}.",
+        f"{them} can win at {_cells_text(facts.wins[them])}.",
+        f"{me} can fork at {_cells_text(facts.forks[me])}.",
+        f"{them} can fork at {_cells_text(facts.forks[them])}.",
+        f"Move {cell}: {move_kind(board, cell)}.",
+    ]
+    return " ".join(parts)
+
+
+def _line_text(board: str, line: tuple[int, int, int]) -> str:
+    name = "".join(str(i) for i in line)
+    marks = " ".join(board[i] if board[i] != ttt.EMPTY else str(i) for i in line)
+    return f"{name}: {marks}"
+
+
+def _cells_text(cells: tuple[int, ...], empty: str = "none") -> str:
+    return " ".join(str(c) for c in cells) if cells else empty
+
+
+_CELLS = r"((?:[0-8](?: [0-8])*)|none|nothing)"
+_HAS = re.compile(rf"\b([XO]) has {_CELLS}")
+_CAN = re.compile(rf"\b([XO]) can (win|fork) at {_CELLS}")
+_LINE = re.compile(r"\b([0-8])([0-8])([0-8]): ([XO0-8]) ([XO0-8]) ([XO0-8])")
+_IAM = re.compile(r"\bI am ([XO])\b")
+_MOVE = re.compile(r"\bMove ([0-8]): (block fork|win|block|fork|threat|best)\b")
+_MOVE_TAG = re.compile(r"<move>\s*([0-8])\s*</move>")
+
+
+def check_reasoning(reply: str, board: str) -> list[str]:
+    """Every fact stated in ``reply`` (in either style) that is false of ``board``.
+
+    Only what the text states is checked: a reply that states nothing has no false fact. The
+    move named in the reasoning must also be the one in the reply's ``<move>`` tag, when both
+    are there.
+
+    Returns:
+        One sentence per false statement, empty when all stated facts are true.
+    """
+    facts = board_facts(board)
+    problems: list[str] = []
+    for match in _IAM.finditer(reply):
+        if match[1] != facts.me:
+            problems.append(f"says 'I am {match[1]}' but {facts.me} is to move")
+    for match in _LINE.finditer(reply):
+        line = tuple(int(match[i]) for i in (1, 2, 3))
+        if line not in ttt.WIN_LINES:
+            problems.append(f"names {''.join(map(str, line))} as a line; it is not one")
+            continue
+        stated = f"{match[4]} {match[5]} {match[6]}"
+        true = _line_text(board, line).split(": ")[1]  # type: ignore[arg-type]
+        if stated != true:
+            problems.append(f"says line {match[1]}{match[2]}{match[3]} is {stated}; it is {true}")
+    for match in _HAS.finditer(reply):
+        if set(_parse_cells(match[2])) != set(facts.cells[match[1]]):
+            true = _cells_text(facts.cells[match[1]], "nothing")
+            problems.append(f"says {match[1]} has {match[2]}; {match[1]} has {true}")
+    for match in _CAN.finditer(reply):
+        mark, what, cells = match[1], match[2], _parse_cells(match[3])
+        truth = (facts.wins if what == "win" else facts.forks)[mark]
+        if set(cells) != set(truth):
+            problems.append(
+                f"says {mark} can {what} at {match[3]}; {mark} can {what} at {_cells_text(truth)}"
+            )
+    stated_moves = _MOVE.findall(reply)
+    for cell_text, kind in stated_moves:
+        cell = int(cell_text)
+        if cell not in ttt.legal_moves(board):
+            problems.append(f"names move {cell}, which is not a free cell")
+        elif kind != "best" and not _kind_holds(board, cell, kind):
+            problems.append(f"calls move {cell} a {kind}; it is not")
+    tags = _MOVE_TAG.findall(reply)
+    if stated_moves and tags and stated_moves[-1][0] != tags[-1]:
+        problems.append(f"reasons for move {stated_moves[-1][0]} but plays {tags[-1]}")
+    return problems
+
+
+def _parse_cells(text: str) -> tuple[int, ...]:
+    if text in ("none", "nothing"):
+        return ()
+    return tuple(int(c) for c in text.split())
+
+
+def _kind_holds(board: str, cell: int, kind: str) -> bool:
+    facts = board_facts(board)
+    return {
+        "win": cell in facts.wins[facts.me],
+        "block": cell in facts.wins[facts.them],
+        "fork": cell in facts.forks[facts.me],
+        "block fork": cell in facts.forks[facts.them],
+        "threat": _makes_threat(board, cell, facts.me),
+    }[kind]
