@@ -67,14 +67,6 @@ class MemoPolicy:
         """Distinct conversations the wrapped policy was asked about."""
         return len(self._replies)
 
-    def known_reply(self, messages: Sequence[Message]) -> PolicyReply:
-        """The reply already given to ``messages``.
-
-        Raises:
-            KeyError: the policy was never asked about this conversation.
-        """
-        return self._replies[conversation_key(messages)].result()
-
     async def reply(
         self,
         messages: Sequence[Message],
