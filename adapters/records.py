@@ -38,7 +38,8 @@ class EpisodeRecord:
     retries); such a record is kept for diagnosis and redone by ``llm-gym eval --resume``.
     ``messages`` is the chat exactly as the policy saw it (system prompt, observations,
     replies); the final observation, which the policy never answers, is kept apart in
-    ``final_observation``.
+    ``final_observation``. ``probability`` is set by exact evaluation (``adapters.exact``): the
+    probability of this game under its setting, where every record is a distinct game.
     """
 
     env_id: str
@@ -59,6 +60,7 @@ class EpisodeRecord:
     wall_time_s: float
     error: str | None = None
     setting: str | None = None
+    probability: float | None = None
 
     @property
     def key(self) -> tuple[int, int]:

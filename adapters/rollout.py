@@ -53,6 +53,7 @@ async def run_episode(
     env: gym.Env | None = None,
     setting: str | None = None,
     record_errors: bool = False,
+    reset_options: Mapping[str, Any] | None = None,
 ) -> EpisodeRecord:
     """Play one episode: system prompt, then observation/reply turns until the env ends it.
 
@@ -66,6 +67,8 @@ async def run_episode(
         setting: a label for ``env_kwargs``, copied into the record.
         record_errors: return a record with ``error`` set (and the chat so far) when the
             policy raises, instead of raising.
+        reset_options: the ``options`` of ``env.reset`` (e.g. a chance chooser, see
+            :mod:`llm_gym.envs.chance`).
 
     Returns:
         The episode record. Without ``record_errors``, exceptions from the policy propagate: a
@@ -83,7 +86,9 @@ async def run_episode(
     terminated = truncated = False
     error: str | None = None
     try:
-        observation, info = env.reset(seed=seed)
+        observation, info = env.reset(
+            seed=seed, options=dict(reset_options) if reset_options is not None else None
+        )
         tools = info.get("tools")
         messages.append({"role": "system", "content": info["system_prompt"]})
         messages.append({"role": info.get("role", "user"), "content": observation})

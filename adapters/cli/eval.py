@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from adapters.cli import app
+from adapters.cli.eval_exact import EXACT_HELP, check_exact_options, run_exact_eval
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR, SamplingArgs
 
@@ -127,6 +128,7 @@ def eval_command(
         ["win", "correct"], "--success", help="Outcomes that count as success for pass@k."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    exact: bool = typer.Option(False, "--exact", help=EXACT_HELP),
 ) -> None:
     """Evaluate a model on ENV_ID: summary table, results.jsonl, metadata.json (and a chart).
 
@@ -137,6 +139,8 @@ def eval_command(
       llm-gym eval LLMTicTacToe-v0 --opponent random --opponent optimal -m scripted:optimal --chart
 
       llm-gym eval LLMToolUse-v0 -b http://127.0.0.1:8080/v1 -m qwen -r 4 -o runs/tool
+
+      llm-gym eval LLMTicTacToe-v0 --exact --opponent random --opponent optimal -m runs/sft/model
     """
     from adapters.evaluation import (
         EvalConfig,
@@ -149,6 +153,11 @@ def eval_command(
     )
     from adapters.policies.factory import close_policy, make_policy
 
+    if exact:
+        check_exact_options(
+            temperature=temperature, resume=resume, rollouts_per_example=rollouts_per_example
+        )
+        temperature = 0.0
     if resume and output is None:
         raise typer.BadParameter("--resume needs the --output folder of the run to finish")
     try:
@@ -192,6 +201,11 @@ def eval_command(
     except (ValueError, ImportError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+    if exact:
+        run_exact_eval(
+            config, policy, output=output, overwrite=overwrite, chart=chart, model_label=model
+        )
+        return
 
     bar = Progress(
         TextColumn("[bold]{task.description}"),

@@ -70,11 +70,46 @@ def sft_data(
     records: Path | None = typer.Option(
         None, "--records", help="Also write every teacher episode record (kept or not) here."
     ),
+    rows: str = typer.Option(
+        "episode",
+        "--rows",
+        help="episode: one chat per game ({'messages'}); position: one prompt-completion row "
+        "per teacher reply, the real history as prompt (TRL's conversational format).",
+    ),
+    cover: bool = typer.Option(
+        False,
+        "--cover",
+        help="Walk the (greedy) teacher against every opponent reply and both sides of each "
+        "--opponent and write each distinct game or position once, instead of sampling "
+        "--episodes games. Tic-tac-toe.",
+    ),
+    opponent: list[str] = typer.Option(
+        [],
+        "--opponent",
+        help="Tic-tac-toe opponent settings to cover (--cover) and to report coverage against "
+        "(a scripted teacher): random, mixed, optimal; repeat. Default: random and optimal.",
+    ),
 ) -> None:
     """Play ENV_ID with a teacher, keep the good episodes, write chat JSONL for SFT."""
-    from adapters.training.sft_data import EpisodeFilter, default_filter, generate_sft_data_sync
+    from adapters.training.sft_data import (
+        ROW_SHAPES,
+        EpisodeFilter,
+        default_filter,
+        generate_sft_data_sync,
+    )
     from adapters.training.teachers import make_teacher
 
+    if rows not in ROW_SHAPES:
+        raise typer.BadParameter(f"--rows must be one of {', '.join(ROW_SHAPES)}, got {rows!r}")
+    if cover:
+        if temperature is not None and temperature > 0:
+            raise typer.BadParameter(
+                f"--cover walks a greedy teacher: use --temperature 0 or leave it out, got "
+                f"{temperature}"
+            )
+        temperature = 0.0
+    kwargs = _json_option(env_kwargs, "--env-kwargs")
+    settings = opponent_settings(env_id, opponent, kwargs, walk=cover)
     policy = make_teacher(
         env_id,
         teacher,
@@ -97,17 +132,35 @@ def sft_data(
         min_total_reward=min_reward,
     )
     started = time.perf_counter()
-    report = generate_sft_data_sync(
-        env_id,
-        policy,
-        episodes=episodes,
-        output=output,
-        seed=seed,
-        env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
-        episode_filter=episode_filter,
-        concurrency=concurrency,
-        records_path=records,
-    )
+    if cover:
+        from adapters.training.sft_cover import generate_cover_data_sync
+
+        try:
+            report = generate_cover_data_sync(
+                env_id,
+                policy,
+                settings=settings,
+                output=output,
+                rows=rows,
+                episode_filter=episode_filter,
+            )
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from error
+        coverage = report.coverage
+    else:
+        report = generate_sft_data_sync(
+            env_id,
+            policy,
+            episodes=episodes,
+            output=output,
+            seed=seed,
+            env_kwargs=kwargs,
+            episode_filter=episode_filter,
+            concurrency=concurrency,
+            records_path=records,
+            rows=rows,
+        )
+        coverage = sampled_coverage(env_id, policy, teacher, settings, report)
     table = Table(title=f"SFT data: {env_id}, teacher {getattr(policy, 'name', teacher)}")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -119,9 +172,55 @@ def sft_data(
         table.add_row(f"dropped: {reason}", str(count))
     table.add_row("wall time", f"{time.perf_counter() - started:.1f} s")
     console.print(table)
-    console.print(f"wrote {report.kept} conversations to {output}")
+    if coverage:
+        console.print(coverage_table(coverage))
+    console.print(f"wrote {len(report.examples)} {rows} rows to {output}")
     if report.kept == 0:
         raise typer.Exit(1)
+
+
+def opponent_settings(
+    env_id: str, names: list[str], env_kwargs: dict, *, walk: bool
+) -> dict[str, dict]:
+    """Label -> env arguments to walk or measure coverage against.
+
+    Tic-tac-toe: the named opponents (default random and optimal). Other envs: the env
+    arguments alone when walking (``--cover``), else nothing.
+    """
+    from adapters.cli.eval import opponent_setting
+    from adapters.reference import REFERENCE_ENV_ID
+
+    if env_id.split(":")[-1] != REFERENCE_ENV_ID and not names:
+        return {"default": env_kwargs} if walk else {}
+    settings = [opponent_setting(env_id, name) for name in names or ("random", "optimal")]
+    return {str(s.label): {**env_kwargs, **s.env_kwargs} for s in settings}
+
+
+def sampled_coverage(env_id: str, policy, teacher: str, settings: dict, report) -> dict | None:
+    """Coverage of sampled data against each setting, for a scripted (deterministic) teacher."""
+    if not settings or not teacher.startswith("scripted:"):
+        return None
+    from adapters.exact import MemoPolicy
+    from adapters.rollout import run_sync
+    from adapters.training.sft_cover import coverage, teacher_trees
+
+    trees = run_sync(teacher_trees(env_id, MemoPolicy(policy), settings))
+    return {label: coverage(tree, report.decisions) for label, tree in trees.items()}
+
+
+def coverage_table(coverage: dict) -> Table:
+    table = Table(title="Coverage of the teacher's decisions, per opponent")
+    for column in ("opponent", "decisions met", "in the data", "share", "weighted share"):
+        table.add_column(column, justify="left" if column == "opponent" else "right")
+    for label, cover in coverage.items():
+        table.add_row(
+            label,
+            str(cover.decisions),
+            str(cover.covered),
+            f"{cover.share:.1%}",
+            f"{cover.weighted:.1%}",
+        )
+    return table
 
 
 @app.command("train-sft")

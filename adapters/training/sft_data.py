@@ -1,9 +1,17 @@
 """Synthetic SFT data: play episodes with a teacher policy, keep the good ones, write chat JSONL.
 
-One row per episode, the whole multi-turn conversation as ``{"messages": [...]}`` (system prompt,
-observations, teacher replies; the final observation, which nobody answers, is left out). The
-file loads with ``datasets.load_dataset("json", data_files=PATH)`` and trains with TRL's
-``SFTTrainer`` as a conversational language-modelling data set.
+Two row shapes (``rows``):
+
+- ``"episode"`` (default): one row per episode, the whole multi-turn conversation as
+  ``{"messages": [...]}`` (system prompt, observations, teacher replies; the final observation,
+  which nobody answers, is left out): TRL's conversational language-modelling format.
+- ``"position"``: one row per teacher reply, ``{"prompt": [...the real history...],
+  "completion": [{"role": "assistant", ...}]}``: TRL's conversational prompt-completion format,
+  plus metadata fields TRL does not read (``env_id``, ``turn``, and ``side`` and ``board`` where
+  the env's info has them). A position met in k games gives k rows.
+
+The file loads with ``datasets.load_dataset("json", data_files=PATH)``. To cover every position
+the teacher meets instead of sampling games, see :mod:`adapters.training.sft_cover`.
 
 >>> from adapters.policies import ScriptedChatPolicy
 >>> teacher = ScriptedChatPolicy.for_env("LLMTicTacToe-v0", "optimal")
@@ -21,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.policies.base import ChatPolicy
-from adapters.records import EpisodeRecord, append_record
+from adapters.exact import MESSAGE_KEYS, conversation_key, decision_prompts
+from adapters.policies.base import ChatPolicy, PolicyReply
+from adapters.records import EpisodeRecord, Message, append_record
 from adapters.rollout import EpisodeJob, run_episodes, run_sync
 
 
@@ -90,17 +99,116 @@ def episode_format_rate(record: EpisodeRecord) -> float | None:
     return None
 
 
+ROW_SHAPES = ("episode", "position")
+INFO_FIELDS = {"model_mark": "side", "board": "board"}
+"""Env info keys copied into position rows, and their names there."""
+
+
+def chat_messages(messages: Sequence[Message]) -> list[Message]:
+    """Messages with only the keys chat templates read (role, content, tool-call fields)."""
+    return [{k: m[k] for k in MESSAGE_KEYS if m.get(k) is not None} for m in messages]
+
+
 def episode_to_example(record: EpisodeRecord) -> dict[str, Any]:
     """The chat-format training row of an episode: ``{"messages": [...]}``.
 
     Messages keep only the keys chat templates read (role, content, and tool-call fields when
     present); the conversation ends with the last assistant reply.
     """
-    keep = ("role", "content", "tool_calls", "tool_call_id", "name")
-    messages = [{k: m[k] for k in keep if k in m and m[k] is not None} for m in record.messages]
+    messages = chat_messages(record.messages)
     while messages and messages[-1]["role"] != "assistant":
         messages.pop()
     return {"messages": messages}
+
+
+def position_example(
+    prompt: Sequence[Message],
+    reply: Message,
+    *,
+    env_id: str,
+    turn: int,
+    info: Mapping[str, Any] | None = None,
+    **metadata: Any,
+) -> dict[str, Any]:
+    """One prompt-completion row: the real history as prompt, one reply as completion.
+
+    Args:
+        prompt: the conversation before the reply (system prompt first).
+        reply: the assistant message to learn.
+        env_id, turn: where the decision comes from (``turn`` counts the episode's replies
+            before it).
+        info: the env info the policy saw at this decision; ``side`` and ``board`` are taken
+            from it when present.
+        metadata: further fields for the row (e.g. ``weights``).
+    """
+    row: dict[str, Any] = {
+        "prompt": chat_messages(prompt),
+        "completion": chat_messages([reply]),
+        "env_id": env_id,
+        "turn": turn,
+    }
+    for key, name in INFO_FIELDS.items():
+        if info is not None and key in info:
+            row[name] = info[key]
+    row.update(metadata)
+    return row
+
+
+def position_examples(
+    record: EpisodeRecord, infos: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The prompt-completion rows of every reply of an episode.
+
+    ``infos`` maps a conversation (:func:`adapters.exact.conversation_key`) to the env info seen
+    there, e.g. :attr:`InfoRecorder.infos`.
+    """
+    rows = []
+    for turn, prompt in enumerate(decision_prompts(record)):
+        info = (infos or {}).get(conversation_key(prompt))
+        reply = record.messages[len(prompt)]
+        rows.append(position_example(prompt, reply, env_id=record.env_id, turn=turn, info=info))
+    return rows
+
+
+def examples_of(
+    records: Sequence[EpisodeRecord],
+    rows: str,
+    infos: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Training rows of ``records`` in the ``rows`` shape (see :data:`ROW_SHAPES`)."""
+    check_row_shape(rows)
+    if rows == "episode":
+        return [episode_to_example(record) for record in records]
+    return [row for record in records for row in position_examples(record, infos)]
+
+
+def check_row_shape(rows: str) -> None:
+    if rows not in ROW_SHAPES:
+        raise ValueError(f"rows must be one of {', '.join(ROW_SHAPES)}, got {rows!r}")
+
+
+def decision_keys(records: Sequence[EpisodeRecord]) -> frozenset[str]:
+    """The conversations answered in ``records`` (:func:`adapters.exact.conversation_key`)."""
+    return frozenset(conversation_key(p) for record in records for p in decision_prompts(record))
+
+
+class InfoRecorder:
+    """Passes requests to ``policy`` and remembers the env info of each conversation."""
+
+    def __init__(self, policy: ChatPolicy):
+        self.policy = policy
+        self.name = policy.name
+        self.infos: dict[str, dict[str, Any]] = {}
+
+    async def reply(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> PolicyReply:
+        self.infos[conversation_key(messages)] = dict(info or {})
+        return await self.policy.reply(messages, tools=tools, info=info)
 
 
 @dataclass
@@ -114,6 +222,8 @@ class SFTDataReport:
     kept_outcomes: dict[str, int]
     output: Path | None
     examples: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    decisions: frozenset[str] = field(default_factory=frozenset, repr=False)
+    """The conversations answered in the kept episodes (what the data covers)."""
 
     @property
     def kept_rate(self) -> float:
@@ -127,6 +237,7 @@ class SFTDataReport:
             "dropped": self.dropped,
             "outcomes": self.outcomes,
             "kept_outcomes": self.kept_outcomes,
+            "rows": len(self.examples),
             "output": str(self.output) if self.output else None,
         }
 
@@ -142,6 +253,7 @@ async def generate_sft_data(
     episode_filter: EpisodeFilter | None = None,
     concurrency: int = 8,
     records_path: str | Path | None = None,
+    rows: str = "episode",
 ) -> SFTDataReport:
     """Play ``episodes`` teacher episodes (seeds ``seed .. seed+episodes-1``), filter, write JSONL.
 
@@ -155,9 +267,11 @@ async def generate_sft_data(
         episode_filter: what to keep; :func:`default_filter` when ``None``.
         concurrency: episodes in flight at once.
         records_path: also append every episode record (kept or not) to this JSONL file.
+        rows: ``"episode"`` or ``"position"`` (see the module docstring).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    check_row_shape(rows)
     episode_filter = episode_filter or default_filter(env_id)
     kwargs = dict(env_kwargs or {})
     jobs = [EpisodeJob(env_id, seed + i, 0, kwargs) for i in range(episodes)]
@@ -169,7 +283,20 @@ async def generate_sft_data(
         if records_path is not None:
             append_record(records_path, record)
 
-    records = await run_episodes(jobs, teacher, concurrency=concurrency, on_record=save)
+    recorder = InfoRecorder(teacher)
+    records = await run_episodes(jobs, recorder, concurrency=concurrency, on_record=save)
+    kept, report = filter_episodes(records, episode_filter)
+    report.examples = examples_of(kept, rows, recorder.infos)
+    if output is not None:
+        report.output = Path(output)
+        write_jsonl(report.output, report.examples)
+    return report
+
+
+def filter_episodes(
+    records: Sequence[EpisodeRecord], episode_filter: EpisodeFilter
+) -> tuple[list[EpisodeRecord], SFTDataReport]:
+    """The kept records and a report of the selection (without rows or output yet)."""
     dropped: Counter[str] = Counter()
     kept_records: list[EpisodeRecord] = []
     for record in records:
@@ -178,19 +305,16 @@ async def generate_sft_data(
             kept_records.append(record)
         else:
             dropped[reason] += 1
-    examples = [episode_to_example(r) for r in kept_records]
-    path = Path(output) if output is not None else None
-    if path is not None:
-        write_jsonl(path, examples)
-    return SFTDataReport(
+    report = SFTDataReport(
         total=len(records),
         kept=len(kept_records),
         dropped=dict(dropped),
         outcomes=dict(Counter(r.outcome or "none" for r in records)),
         kept_outcomes=dict(Counter(r.outcome or "none" for r in kept_records)),
-        output=path,
-        examples=examples,
+        output=None,
+        decisions=decision_keys(kept_records),
     )
+    return kept_records, report
 
 
 def generate_sft_data_sync(env_id: str, teacher: ChatPolicy, **kwargs: Any) -> SFTDataReport:

@@ -10,6 +10,12 @@ import numpy as np
 from gymnasium import spaces
 
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.chance import (
+    ChanceChooser,
+    ChanceEvent,
+    chance_chooser_from,
+    uniform_quadrature,
+)
 from llm_gym.games import tictactoe as ttt
 from llm_gym.parsing import parse_answer, quote_for_feedback
 from llm_gym.seeding import derive_uniforms, episode_seed_from
@@ -102,9 +108,19 @@ class TicTacToeEnv(TextEnv):
     cells, one-hot), :meth:`action_mask` (free cells) and :meth:`action_text` (the canonical
     reply for cell ``i``), with ``numeric_observation_space`` and ``numeric_action_space``.
 
+    ## Chance control
+    ``reset(options={"chance": chooser})`` (see :mod:`llm_gym.envs.chance`) lets a caller pick
+    every random event instead of the seed: ``model_mark`` (X or O, 1/2 each, when
+    ``model_plays="random"``), ``random_move_prob`` (three quadrature points of its uniform
+    range, exact for game probabilities, which are polynomials of degree <= 5 in it) and each
+    ``opponent_move`` (:meth:`opponent_move_event`). Without the option, episodes are drawn from
+    the seed as always.
+
     ## Version History
     - v0: initial version.
     """
+
+    accepts_chance_chooser = True
 
     def __init__(
         self,
@@ -143,6 +159,7 @@ class TicTacToeEnv(TextEnv):
         self.penalised = False
         self.outcome: Outcome | None = None
         self.last_message = ""
+        self.chance: ChanceChooser | None = None
         self.numeric_observation_space = spaces.Box(0.0, 1.0, shape=(27,), dtype=np.float32)
         self.numeric_action_space = spaces.Discrete(9)
 
@@ -176,14 +193,20 @@ class TicTacToeEnv(TextEnv):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
+        self.chance = chance_chooser_from(options)
         self.episode_seed = episode_seed_from(self.np_random)
         side, strength = derive_uniforms(self.episode_seed, "episode", count=2)
-        if self.model_plays == "random":
-            self.model_mark = "X" if side < 0.5 else "O"
-        else:
+        if self.model_plays != "random":
             self.model_mark = self.model_plays  # type: ignore[assignment]
-        span = self.max_random_move_prob - self.min_random_move_prob
-        self.random_move_prob = self.min_random_move_prob + span * strength
+        elif self.chance is not None:
+            self.model_mark = self._chosen(ChanceEvent("model_mark", ttt.MARKS, (0.5, 0.5)))
+        else:
+            self.model_mark = "X" if side < 0.5 else "O"
+        low, high = self.min_random_move_prob, self.max_random_move_prob
+        if self.chance is not None:
+            self.random_move_prob = self._chosen(uniform_quadrature("random_move_prob", low, high))
+        else:
+            self.random_move_prob = low + (high - low) * strength
         self.board = ttt.EMPTY_BOARD
         self.turn = 0
         self.formatted_replies = 0
@@ -269,15 +292,42 @@ class TicTacToeEnv(TextEnv):
             header += f"  outcome: {self.outcome}"
         return f"{header}\n{ttt.render_board(self.board, number_free_cells=False)}\n"
 
+    def opponent_move_event(self) -> ChanceEvent:
+        """The opponent's possible replies on the current board with their probabilities.
+
+        A uniformly random legal cell with probability ``random_move_prob``, else a uniformly
+        chosen value-optimal cell: ``P(c) = p / |legal| + (1 - p) / |optimal| * [c optimal]``.
+        Cells of probability 0 are left out.
+        """
+        legal = ttt.legal_moves(self.board)
+        optimal = ttt.optimal_moves(self.board)
+        p = self.random_move_prob
+        probabilities = {
+            cell: p / len(legal) + ((1.0 - p) / len(optimal) if cell in optimal else 0.0)
+            for cell in legal
+        }
+        cells = tuple(cell for cell, q in probabilities.items() if q > 0.0)
+        return ChanceEvent("opponent_move", cells, tuple(probabilities[c] for c in cells))
+
     def _opponent_move(self) -> int:
+        if self.chance is not None:
+            cell = self._chosen(self.opponent_move_event())
+        else:
+            cell = self._seeded_opponent_move()
+        self.board = ttt.play(self.board, cell, self.opponent_mark)
+        return cell
+
+    def _chosen(self, event: ChanceEvent) -> Any:
+        assert self.chance is not None
+        return event.outcomes[self.chance.choose(event)]
+
+    def _seeded_opponent_move(self) -> int:
         explore, pick = derive_uniforms(self.episode_seed, "opponent", self.board, count=2)
         if explore < self.random_move_prob:
             candidates: tuple[int, ...] | list[int] = ttt.legal_moves(self.board)
         else:
             candidates = ttt.optimal_moves(self.board)
-        cell = candidates[int(pick * len(candidates))]
-        self.board = ttt.play(self.board, cell, self.opponent_mark)
-        return cell
+        return candidates[int(pick * len(candidates))]
 
     def _result(self) -> Outcome:
         won_by = ttt.winner(self.board)

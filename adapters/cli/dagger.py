@@ -1,0 +1,122 @@
+"""``llm-gym dagger``: relabel a student's wrong replies with the teacher's, for the next SFT."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.cli import app
+
+console = Console()
+
+
+@app.command("dagger")
+def dagger_command(
+    env_id: str = typer.Argument(..., help="LLMTicTacToe-v0."),
+    output: Path = typer.Option(..., "--output", "-o", help="The rows JSONL file to write."),
+    student: str = typer.Option(
+        ...,
+        "--student",
+        help="The policy to correct: a checkpoint folder, the embedded model's name, "
+        "scripted:NAME, or the model name of --base-url's server.",
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="The student's OpenAI-compatible endpoint."
+    ),
+    teacher: str = typer.Option(
+        "scripted:optimal", "--teacher", help="Writes the corrected replies (any model spec)."
+    ),
+    opponent: list[str] = typer.Option(
+        [],
+        "--opponent",
+        help="Opponent settings to play: random, mixed, optimal; repeat "
+        "(default random and optimal).",
+    ),
+    env_kwargs: str | None = typer.Option(None, "--env-kwargs", help="JSON env arguments."),
+    episodes: int | None = typer.Option(
+        None,
+        "--episodes",
+        "-n",
+        min=1,
+        help="Sample this many games per opponent instead of walking the student's whole "
+        "greedy tree (the default).",
+    ),
+    temperature: float | None = typer.Option(
+        None, "--temperature", "-t", min=0.0, help="Student sampling (only with --episodes)."
+    ),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per reply."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Games in flight."),
+    seed: int = typer.Option(0, "--seed", help="First game seed (with --episodes)."),
+) -> None:
+    """Play a student, and write the teacher's reply at every wrong decision (DAgger rows).
+
+    A reply is wrong when it is invalid or badly formatted, its move is not value-optimal, or
+    its reasoning states a false fact about the board. Each row is a prompt-completion pair:
+    the student's real history, the teacher's reply; train on it with train-sft.
+
+    Example: llm-gym dagger LLMTicTacToe-v0 --student runs/sft/model -o runs/dagger/rows.jsonl
+    """
+    from adapters.cli.train import _json_option, opponent_settings
+    from adapters.policies.factory import close_policy
+    from adapters.rollout import run_sync
+    from adapters.training.dagger import collect_dagger_rows
+    from adapters.training.teachers import make_teacher
+
+    if episodes is None and temperature is not None and temperature > 0:
+        raise typer.BadParameter(
+            f"the exact walk plays the greedy student: add --episodes N to sample at "
+            f"temperature {temperature}"
+        )
+    settings = opponent_settings(
+        env_id, opponent, _json_option(env_kwargs, "--env-kwargs"), walk=True
+    )
+    student_policy = make_teacher(
+        env_id,
+        student,
+        base_url=base_url,
+        seed=seed,
+        temperature=0.0 if episodes is None else temperature,
+        max_tokens=max_tokens,
+    )
+    teacher_policy = make_teacher(env_id, teacher, seed=seed, temperature=0.0)
+
+    async def run():
+        try:
+            return await collect_dagger_rows(
+                student_policy,
+                teacher_policy,
+                settings=settings,
+                output=output,
+                episodes=episodes,
+                seed=seed,
+                concurrency=concurrency,
+                env_id=env_id,
+            )
+        finally:
+            await close_policy(student_policy)
+            await close_policy(teacher_policy)
+
+    started = time.perf_counter()
+    try:
+        report = run_sync(run())
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    table = Table(title=f"DAgger: {student} corrected by {teacher}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    mode = "exact walk" if episodes is None else f"{episodes} sampled games per opponent"
+    table.add_row("student play", mode)
+    table.add_row("student calls", str(report.student_calls))
+    table.add_row("distinct decisions seen", str(report.decisions))
+    table.add_row("relabelled", str(report.relabelled))
+    for reason, count in sorted(report.reasons.items()):
+        table.add_row(f"  reason: {reason}", str(count))
+    for label, (seen, wrong) in report.per_setting.items():
+        table.add_row(f"vs {label}: wrong / seen", f"{wrong} / {seen}")
+    table.add_row("wall time", f"{time.perf_counter() - started:.1f} s")
+    console.print(table)
+    console.print(f"wrote {report.relabelled} rows to {output}")
