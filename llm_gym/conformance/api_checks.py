@@ -218,10 +218,10 @@ def check_fresh_info_dicts(env: EnvUnderTest) -> str:
                 f"the info returned by {label} changed after it was returned: the env keeps "
                 "and modifies it"
             )
-    scrubbed = env.make()
-    try:
-        for seed in (first, second):
-            expected = env.trace(player, seed)
+    for seed in (first, second):
+        expected = env.trace(player, seed)
+        scrubbed = env.make()
+        try:
             again = play(
                 scrubbed,
                 seed,
@@ -229,14 +229,13 @@ def check_fresh_info_dicts(env: EnvUnderTest) -> str:
                 max_steps=env.max_steps,
                 hook=lambda _label, info: _scrub(info),
             )
-            difference = trace_difference(expected, again)
-            if difference is not None:
-                raise CheckFailed(
-                    f"emptying the returned infos changed the env (seed {seed}, {player}): "
-                    f"{difference}"
-                )
-    finally:
-        scrubbed.close()
+        finally:
+            scrubbed.close()
+        difference = trace_difference(expected, again)
+        if difference is not None:
+            raise CheckFailed(
+                f"emptying the returned infos changed the env (seed {seed}, {player}): {difference}"
+            )
     return f"{len(received)} infos over 2 episodes: all distinct, unchanged, not read back"
 
 

@@ -125,31 +125,38 @@ def check_deterministic_across_processes(env: EnvUnderTest) -> str:
 
 
 def check_seeds_vary_tasks(env: EnvUnderTest) -> str:
-    """Different seeds give different episodes (when the env has randomness at all)."""
-    seeded = {_observations(env.play_fresh(PROBE_PLAYER, seed)) for seed in TASK_SEEDS}
+    """Different seeds give different tasks (when the env has randomness at all).
+
+    A task is what the reset info says (its ``seed`` entry aside) and every observation of the
+    probe player's episode.
+    """
+    seeded = {_task(env.play_fresh(PROBE_PLAYER, seed)) for seed in TASK_SEEDS}
     if len(seeded) > 1:
-        return f"{len(TASK_SEEDS)} seeds gave {len(seeded)} different episodes of the probe player"
+        return f"{len(TASK_SEEDS)} seeds gave {len(seeded)} different tasks"
     unseeded = set()
     for _ in range(3):
         made = env.make()
         try:
-            observation, _ = made.reset()
+            unseeded.add(_task(Trace(0, *map(snapshot, made.reset()))))
         finally:
             made.close()
-        unseeded.add(json.dumps(observation, default=repr))
     if len(unseeded) > 1:
         raise CheckFailed(
-            "reset ignores its seed: every seed gives the same episode while unseeded resets "
+            "reset ignores its seed: every seed gives the same task while unseeded resets "
             "differ (pass the seed to super().reset(seed=seed) and draw from self.np_random)"
         )
     raise CheckSkipped(
-        f"{len(TASK_SEEDS)} seeds and unseeded resets all gave the same episode: the env has no "
+        f"{len(TASK_SEEDS)} seeds and unseeded resets all gave the same task: the env has no "
         "randomness"
     )
 
 
-def _observations(trace: Trace) -> str:
-    return json.dumps([trace.observation, *(step.observation for step in trace.steps)])
+def _task(trace: Trace) -> str:
+    info = trace.info
+    if isinstance(info, dict):
+        info = {key: value for key, value in info.items() if key != "seed"}
+    observations = [trace.observation, *(step.observation for step in trace.steps)]
+    return json.dumps([info, observations], sort_keys=True)
 
 
 def _global_rng_state() -> tuple[Any, Any]:

@@ -30,5 +30,5 @@ def hostile_replies(max_length: int) -> list[tuple[str, Any]]:
     pairs = max_length // len("<answer></answer>")
     replies.append(("nested <answer> tags", "<answer>" * pairs + "</answer>" * pairs))
     replies += [(f"non-ASCII {text[:12]!r}", text[:max_length]) for text in NON_ASCII]
-    replies += [(f"a {type(value).__name__}", value) for value in WRONG_TYPES]
+    replies += [(f"a reply of type {type(value).__name__}", value) for value in WRONG_TYPES]
     return replies

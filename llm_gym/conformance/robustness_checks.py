@@ -26,12 +26,14 @@ from llm_gym.conformance.traces import (
 
 VECTOR_ENVS = 2
 MAX_LISTED_PROBLEMS = 4
+SHOWN_MESSAGE_CHARS = 120
 
 
 def check_hostile_replies(env: EnvUnderTest) -> str:
     """Hostile replies as the first reply never raise, stay in budget and give valid output."""
     made = env.make()
     seed = env.seeds[0]
+    raised: dict[str, tuple[list[str], str]] = {}
     problems: list[str] = []
     slowest = (0.0, "")
     replies = hostile_replies(getattr(made.action_space, "max_length", 16384))
@@ -42,7 +44,8 @@ def check_hostile_replies(env: EnvUnderTest) -> str:
             try:
                 observation, reward, *_ = made.step(reply)
             except Exception as error:
-                problems.append(f"{label}: raised {type(error).__name__}: {error}")
+                name = type(error).__name__
+                raised.setdefault(name, ([], str(error)))[0].append(label)
                 made.close()
                 made = env.make()
                 continue
@@ -57,10 +60,16 @@ def check_hostile_replies(env: EnvUnderTest) -> str:
                 problems.append(f"{label}: reward {reward!r}")
     finally:
         made.close()
+    problems = [
+        f"raised {name} on {len(labels)} ({', '.join(labels[:3])}{', ...' * (len(labels) > 3)}): "
+        f"{message[:SHOWN_MESSAGE_CHARS]}"
+        for name, (labels, message) in raised.items()
+    ] + problems
     if problems:
         more = len(problems) - MAX_LISTED_PROBLEMS
+        failing = sum(len(labels) for labels, _ in raised.values()) + len(problems) - len(raised)
         raise CheckFailed(
-            f"{len(problems)} of {len(replies)} hostile replies (seed {seed}, step budget "
+            f"{failing} problems with {len(replies)} hostile replies (seed {seed}, step budget "
             f"{env.step_budget_s} s): "
             + "; ".join(problems[:MAX_LISTED_PROBLEMS])
             + (f" (and {more} more)" if more > 0 else "")
