@@ -7,6 +7,7 @@ import json
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from adapters.cli import app
 
@@ -40,7 +41,7 @@ def check_command(
       llm-gym check mypackage.envs:MyEnv-v0 -a difficulty=hard --json
     """
     from adapters.evaluation import parse_env_args
-    from llm_gym.conformance import CheckResult, check_text_env
+    from llm_gym.conformance import CHECKS, CheckResult, check_text_env
 
     console = Console()
     try:
@@ -48,25 +49,27 @@ def check_command(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     table = Table(title=f"llm-gym check {env_id}", show_lines=True)
-    table.add_column("check", style="bold")
+    table.add_column("check", style="bold", no_wrap=True, min_width=len(max(CHECKS, key=len)))
     table.add_column("result")
     table.add_column("s", justify="right")
     table.add_column("detail")
 
+    status = Console(stderr=True).status(f"checking {env_id}")
+
     def show_progress(result: CheckResult) -> None:
-        if not as_json:
-            console.print(f"{result.name}: {result.status.value}", style="dim", highlight=False)
+        status.update(f"checking {env_id}: {result.name} {result.status.value}")
 
     try:
-        report = check_text_env(
-            env_id,
-            env_kwargs,
-            only=only or None,
-            seeds=range(seeds),
-            step_budget_s=step_budget,
-            scripted_episodes=scripted_episodes,
-            on_result=show_progress,
-        )
+        with status:
+            report = check_text_env(
+                env_id,
+                env_kwargs,
+                only=only or None,
+                seeds=range(seeds),
+                step_budget_s=step_budget,
+                scripted_episodes=scripted_episodes,
+                on_result=show_progress,
+            )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     if as_json:
@@ -76,12 +79,13 @@ def check_command(
             status = result.status.value
             table.add_row(
                 result.name,
-                f"[{STATUS_STYLE[status]}]{status}[/]",
+                Text(status, style=STATUS_STYLE[status]),
                 f"{result.seconds:.2f}",
-                result.detail,
+                Text(result.detail),
             )
         console.print(table)
-        verdict = "passed" if report.passed else f"{len(report.failures)} checks failed"
+        failed = len(report.failures)
+        verdict = "passed" if report.passed else f"{failed} of {len(report.results)} checks failed"
         console.print(f"{env_id}: {verdict}", style="green" if report.passed else "bold red")
     if not report.passed:
         raise typer.Exit(1)
