@@ -54,7 +54,7 @@ def check_command(
     table.add_column("s", justify="right")
     table.add_column("detail")
 
-    status = Console(stderr=True).status(f"checking {env_id}")
+    status = Console(stderr=True, quiet=as_json).status(f"checking {env_id}")
 
     def show_progress(result: CheckResult) -> None:
         status.update(f"checking {env_id}: {result.name} {result.status.value}")

@@ -92,7 +92,7 @@ def test_a_conforming_user_env_passes_with_exit_code_0(user_package):
 def test_json_report_names_the_failing_check_and_exits_1(user_package):
     result = check(f"{user_package}:GlobalRngEcho-v0", "--json")
     assert result.exit_code == 1
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["passed"] is False
     failed = [c["name"] for c in report["checks"] if c["status"] == "fail"]
     assert failed == ["no_global_rng"]
@@ -118,7 +118,7 @@ def test_our_env_with_only_some_checks(tmp_path):
         "--json",
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["env_kwargs"] == {"model_plays": "X"}
     assert [(c["name"], c["status"]) for c in report["checks"]] == [
         ("info_contract", "pass"),
