@@ -220,6 +220,18 @@ class UnreachableMaximumEnv(GuessDigitEnv):
         )
 
 
+class MaximumTooLowEnv(GuessDigitEnv):
+    """Declares a maximum below what a right guess pays."""
+
+    def __init__(self, render_mode: str | None = None):
+        TextEnv.__init__(
+            self,
+            {"correct": 1.0, "invalid": 1.0},
+            render_mode=render_mode,
+            best_component_totals={"correct": 0.5, "invalid": 0.0},
+        )
+
+
 class OracleGuesser:
     """Reads the secret from the info and says it."""
 
@@ -240,6 +252,7 @@ BROKEN_ENVS: dict[type[GuessDigitEnv], set[str]] = {
     ThreadLockEnv: {"pickle_mid_episode", "deepcopy_mid_episode"},
     LifetimeGuessCountEnv: {"reset_after_episode_end"},
     UnreachableMaximumEnv: {"best_player_reaches_maximum"},
+    MaximumTooLowEnv: {"rewards_add_up"},
 }
 
 
@@ -285,6 +298,8 @@ def test_failures_say_what_is_wrong_and_where():
     assert "reward 1.5 but the weighted components" in report.results[0].detail
     report = check_text_env(env_id_of(GlobalRngEnv), only=["no_global_rng"])
     assert "reset changed Python's global `random` state" in report.results[0].detail
+    report = check_text_env(env_id_of(MaximumTooLowEnv), only=["rewards_add_up"])
+    assert "above the declared max_reward 0.5" in report.results[0].detail
 
 
 def test_slow_steps_are_measured_against_the_budget():

@@ -103,7 +103,11 @@ def check_deterministic_across_processes(env: EnvUnderTest) -> str:
         "spec": _pickled_spec(env),
         "episodes": [(trace.seed, trace.replies) for _, trace in traces],
     }
-    child_env = {**os.environ, "PYTHONHASHSEED": _child_hash_seed()}
+    child_env = {
+        **os.environ,
+        "PYTHONHASHSEED": _child_hash_seed(),
+        "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
+    }
     completed = subprocess.run(
         [sys.executable, "-m", "llm_gym.conformance.worker"],
         input=pickle.dumps(job),
