@@ -365,14 +365,27 @@ def evaluate_sync(config: EvalConfig, policy: ChatPolicy, **kwargs: Any) -> Eval
 
 def write_summary(result: EvalResult) -> None:
     assert result.output is not None
+    write_summary_file(
+        result.output, result.config.env_id, result.records, result.summaries, result.wall_time_s
+    )
+
+
+def write_summary_file(
+    output: Path,
+    env_id: str,
+    records: Sequence[EpisodeRecord],
+    summaries: Mapping[str | None, Summary],
+    wall_time_s: float,
+) -> None:
+    """``summary.json``: row counts and the summary of every setting."""
     data = {
-        "env_id": result.config.env_id,
-        "rows": len(result.records),
-        "failed_rows": len(result.failed),
-        "wall_time_s": result.wall_time_s,
-        "settings": {str(label): summary.as_dict() for label, summary in result.summaries.items()},
+        "env_id": env_id,
+        "rows": len(records),
+        "failed_rows": sum(record.error is not None for record in records),
+        "wall_time_s": wall_time_s,
+        "settings": {str(label): summary.as_dict() for label, summary in summaries.items()},
     }
-    (result.output / SUMMARY_FILE).write_text(
+    (output / SUMMARY_FILE).write_text(
         json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8"
     )
 

@@ -96,11 +96,20 @@ class EpisodeRecord:
         return cls(**fields)
 
 
+def record_to_json(record: EpisodeRecord) -> str:
+    """One line of a ``results.jsonl``."""
+    return json.dumps(record.to_dict(), ensure_ascii=False, default=_json_default)
+
+
+def as_saved(record: EpisodeRecord) -> EpisodeRecord:
+    """The record as reading it back from a results file gives it (tuples as lists, ...)."""
+    return EpisodeRecord.from_dict(json.loads(record_to_json(record)))
+
+
 def append_record(path: str | Path, record: EpisodeRecord) -> None:
     """Append one record as a JSON line and flush it to disk (nothing is lost on a crash)."""
-    line = json.dumps(record.to_dict(), ensure_ascii=False, default=_json_default)
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+        handle.write(record_to_json(record) + "\n")
         handle.flush()
 
 

@@ -19,7 +19,18 @@ def _root() -> None:
 
 
 # Each command module registers its commands on ``app`` when imported.
-from adapters.cli import baseline, dagger, envs, eval, match, play, show, train  # noqa: E402,F401
+from adapters.cli import (  # noqa: E402,F401
+    baseline,
+    check,
+    dagger,
+    envs,
+    eval,
+    match,
+    play,
+    replay,
+    show,
+    train,
+)
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ class TextEnv(gym.Env[str, str]):
     """A Gymnasium env whose observations are messages to a model and whose actions are replies.
 
     Info keys every subclass provides:
-        at reset: ``system_prompt``, ``reward_weights``, ``role``.
+        at reset: ``system_prompt``, ``reward_weights``, ``role``, and ``max_reward`` (the best
+        episode score) when the env declares its best component totals.
         at every step: ``role`` (``"user"`` or ``"tool"``: the chat role of the observation),
         ``reward_components`` (unweighted values of this step, one entry per component),
         ``invalid_action`` (the reply broke the rules or the format needed to act on it).
@@ -35,9 +36,30 @@ class TextEnv(gym.Env[str, str]):
     max_observation_length: ClassVar[int] = 8192
     max_action_length: ClassVar[int] = 16384
 
-    def __init__(self, reward_weights: Mapping[str, float], render_mode: str | None = None):
+    def __init__(
+        self,
+        reward_weights: Mapping[str, float],
+        render_mode: str | None = None,
+        *,
+        best_component_totals: Mapping[str, float] | None = None,
+    ):
+        """
+        Args:
+            reward_weights: the weight of each named reward component.
+            render_mode: ``None`` or ``"ansi"``.
+            best_component_totals: each component's episode total in a perfect episode (e.g. 1
+                for a win, 0 for a penalty); declares :attr:`max_reward`.
+        """
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.reward_weights: dict[str, float] = dict(reward_weights)
+        self.best_component_totals: dict[str, float] | None = None
+        if best_component_totals is not None:
+            if set(best_component_totals) != set(self.reward_weights):
+                raise ValueError(
+                    "best_component_totals must name exactly the reward components "
+                    f"{sorted(self.reward_weights)}, got {sorted(best_component_totals)}"
+                )
+            self.best_component_totals = dict(best_component_totals)
         self.observation_space = text_space(self.max_observation_length)
         self.action_space = text_space(self.max_action_length)
 
@@ -45,6 +67,13 @@ class TextEnv(gym.Env[str, str]):
     def system_prompt(self) -> str:
         """The system message that explains the task and the reply format."""
         raise NotImplementedError
+
+    @property
+    def max_reward(self) -> float | None:
+        """The best episode score the env can give, or ``None`` when it declares none."""
+        if self.best_component_totals is None:
+            return None
+        return self.weighted_reward(self.best_component_totals)
 
     def weighted_reward(self, components: Mapping[str, float]) -> float:
         return float(sum(self.reward_weights[name] * value for name, value in components.items()))
@@ -57,12 +86,14 @@ class TextEnv(gym.Env[str, str]):
         return to_charset(text, self.max_observation_length)
 
     def reset_info(self, **extra: Any) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "system_prompt": self.system_prompt,
             "reward_weights": dict(self.reward_weights),
             "role": "user",
-            **extra,
         }
+        if self.max_reward is not None:
+            info["max_reward"] = self.max_reward
+        return {**info, **extra}
 
     def step_info(
         self,

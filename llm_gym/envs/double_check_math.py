@@ -102,7 +102,11 @@ class DoubleCheckMathEnv(TextEnv):
             self.problems = tuple(problems)
             if not self.problems or not all(isinstance(p, MathProblem) for p in self.problems):
                 raise ValueError("problems must be a non-empty sequence of MathProblem")
-        super().__init__({"correct": 1.0, "format": FORMAT_WEIGHT}, render_mode=render_mode)
+        super().__init__(
+            {"correct": 1.0, "format": FORMAT_WEIGHT},
+            render_mode=render_mode,
+            best_component_totals={"correct": 1.0, "format": 1.0},
+        )
         self.problem = MathProblem("", "")
         self.episode_seed = 0
         self.turn = 0

@@ -96,7 +96,11 @@ class ReverseTextEnv(TextEnv):
                 raise ValueError("texts must be a non-empty sequence of non-blank strings")
             if max(len(t) for t in self.texts) > self.max_text_chars:
                 raise ValueError(f"every text must have at most {max_text_chars} characters")
-        super().__init__({"lcs": 1.0, "format": FORMAT_WEIGHT}, render_mode=render_mode)
+        super().__init__(
+            {"lcs": 1.0, "format": FORMAT_WEIGHT},
+            render_mode=render_mode,
+            best_component_totals={"lcs": 1.0, "format": 1.0},
+        )
         self.text = ""
         self.episode_length = ""
         self.episode_seed = 0

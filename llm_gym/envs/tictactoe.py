@@ -148,7 +148,9 @@ class TicTacToeEnv(TextEnv):
         )
         self.max_turns = check_int_at_least("max_turns", max_turns, 1)
         super().__init__(
-            {"win": 1.0, "format": FORMAT_WEIGHT, "invalid_move": 1.0}, render_mode=render_mode
+            {"win": 1.0, "format": FORMAT_WEIGHT, "invalid_move": 1.0},
+            render_mode=render_mode,
+            best_component_totals={"win": 1.0, "format": 1.0, "invalid_move": 0.0},
         )
         self.board = ttt.EMPTY_BOARD
         self.model_mark: ttt.Mark = "X"

@@ -102,7 +102,9 @@ class ToolUseEnv(TextEnv):
             "tool_error_penalty", tool_error_penalty, maximum=0.0
         )
         super().__init__(
-            {"correct": 1.0, "format": FORMAT_WEIGHT, "tool_error": 1.0}, render_mode=render_mode
+            {"correct": 1.0, "format": FORMAT_WEIGHT, "tool_error": 1.0},
+            render_mode=render_mode,
+            best_component_totals={"correct": 1.0, "format": 1.0, "tool_error": 0.0},
         )
         self.tools: list[dict[str, Any]] = function_schemas(self.task.tool_functions())
         self.episode_seed = 0
