@@ -154,6 +154,7 @@ def train_sft(config: SFTRunConfig) -> SFTResult:
         report_to="none",
         dataloader_num_workers=0,
         bf16=bf16_supported(),
+        use_cpu=not torch.cuda.is_available(),
         **config.extra_args,
     )
     trainer = trl.SFTTrainer(
