@@ -2,6 +2,7 @@
 
 - ``--base-url URL --model NAME``: an OpenAI-compatible endpoint.
 - ``--model scripted:NAME``: a scripted player of the env (``random``, ``optimal``, ``oracle``...).
+- ``--model recorded:RUN_DIR``: the replies saved in a run folder (no model calls).
 - ``--model PATH_OR_ID`` (default: the embedded SmolLM2-135M-Instruct): a local transformers model.
 
 >>> make_policy(PolicySpec(model="scripted:optimal"), env_id="LLMTicTacToe-v0").name
@@ -19,6 +20,7 @@ from adapters.policies.base import ChatPolicy
 from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR, RetryPolicy, SamplingArgs
 
 SCRIPTED_PREFIX = "scripted:"
+RECORDED_PREFIX = "recorded:"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class PolicySpec:
             return "openai"
         if self.model.startswith(SCRIPTED_PREFIX):
             return "scripted"
+        if self.model.startswith(RECORDED_PREFIX):
+            return "recorded"
         return "local"
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,7 +60,7 @@ class PolicySpec:
                 api_key_var=self.api_key_var,
                 native_tools=self.native_tools,
             )
-        if self.kind != "scripted":
+        if self.kind not in ("scripted", "recorded"):
             data["sampling"] = self.sampling.as_dict()
         return data
 
@@ -89,6 +93,10 @@ def make_policy(
 
         name = spec.model[len(SCRIPTED_PREFIX) :]
         return ScriptedChatPolicy.for_env(env_id, name, **dict(scripted_kwargs or {}))
+    if spec.kind == "recorded":
+        from adapters.policies.recorded import RecordedChatPolicy
+
+        return RecordedChatPolicy(spec.model[len(RECORDED_PREFIX) :])
     from adapters.policies.local import LocalChatPolicy
 
     sampling = spec.sampling
