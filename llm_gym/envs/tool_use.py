@@ -162,16 +162,18 @@ class ToolUseEnv(TextEnv):
         )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.check_reset()
         if self.outcome is not None or self._episode is None:
             raise RuntimeError("the episode is over: call reset() before step()")
         self.turn += 1
         components = self.zero_components()
-        if isinstance(action, str):
+        error = self.reply_error(action)
+        if error is None:
             parsed = parse_tool_reply(action)
             calls, answer, error = parsed.calls, parsed.answer, parsed.error
             well_formatted = parsed.well_formatted
         else:
-            calls, answer, error, well_formatted = (), None, "expected a text reply", False
+            calls, answer, well_formatted = (), None, False
         previous_share = self.formatted_replies / (self.turn - 1) if self.turn > 1 else 0.0
         self.formatted_replies += well_formatted
         components["format"] = self.formatted_replies / self.turn - previous_share
