@@ -13,6 +13,9 @@ import llm_gym  # noqa: F401
 from llm_gym.policies.tool_use import tool_call
 
 STEP_SECONDS = 3.0
+UNCLOSED_TAG_STEP_SECONDS = 0.4
+"""Per-step budget for replies of repeated unclosed tags: about a hundred times what the linear
+parse needs for the longest reply, and below the 0.7-1.8 s a quadratic parse took."""
 
 HOSTILE_SQL = [
     "INSERT INTO orders VALUES (999, 1, '2024-01-01', 'shipped')",
@@ -49,6 +52,8 @@ HOSTILE_MATH = [
     "\\boxed{" + "\\frac{1}{" * 50 + "1" + "}" * 50 + "}",
     "<answer>" * 3000, "\\boxed{\\int_0^\\infty e^{-x^2} dx}", "\\boxed{x^{2}+y^{2}}",
 ]  # fmt: skip
+UNCLOSED_TAGS = ["<think>", "<move>", "<answer>", "<reversed_text>", "<tool_call>", "\\boxed{",
+                 "<think><move>", "<tool_call><answer>", "</think>", "<THINK>"]  # fmt: skip
 TAGS = ["<think>", "</think>", "<move>", "</move>", "<answer>", "</answer>", "<reversed_text>",
         "</reversed_text>", "<tool_call>", "</tool_call>", "\\boxed{", "}", "{", "\n"]  # fmt: skip
 
@@ -160,3 +165,31 @@ def test_each_write_or_file_attempt_is_refused(query, tmp_path, monkeypatch):
     (result,) = env.step(tool_json("run_sql", {"query": query}))[4]["tool_results"]
     assert result["error"], result
     assert os.listdir(tmp_path) == []
+
+
+def repeated_to_length(unit: str, length: int) -> str:
+    return unit * (length // len(unit))
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("tag", UNCLOSED_TAGS)
+def test_repeated_unclosed_tags_up_to_the_action_space_keep_each_step_cheap(env_id, tag):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    reply = repeated_to_length(tag, env.action_space.max_length)
+    env.step("<think>warm up</think>")  # first-call imports are not the parser's cost
+    env.reset(seed=0)
+    start = time.perf_counter()
+    *_, info = env.step(reply)
+    assert time.perf_counter() - start < UNCLOSED_TAG_STEP_SECONDS
+    assert info["invalid_action"] is True
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_a_reply_far_beyond_the_action_space_is_refused_in_bounded_time(env_id):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    start = time.perf_counter()
+    observation, *_, info = env.step("<think>" * 3_000_000)
+    assert time.perf_counter() - start < UNCLOSED_TAG_STEP_SECONDS
+    assert info["invalid_action"] is True and "are not read" in observation
