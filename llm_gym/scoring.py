@@ -114,11 +114,11 @@ def math_answer_matches(answer: str, truth: str) -> bool:
     (see :func:`checkable_math`) is evaluated; answers that are not plain bounded arithmetic,
     and answers math-verify fails on, count as wrong.
     """
-    from math_verify import verify
-
     core = checkable_math(answer)
     if core is None:
         return False
+    from math_verify import verify
+
     try:
         gold, guess = _parse_math(truth), _parse_math(core)
         if not gold or not guess:
