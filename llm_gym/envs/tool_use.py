@@ -32,8 +32,10 @@ class ToolUseEnv(TextEnv):
     (a question generator plus a list of functions) can replace the shop via ``task=``.
 
     The database is read-only by SQLite's own means (query-only mode, an authorizer that
-    denies writes, ``ATTACH``, ``PRAGMA`` and ``VACUUM``); every query is bounded by an
-    instruction budget and a row limit, and the calculator evaluates a whitelisted syntax tree.
+    denies writes, ``ATTACH``, ``PRAGMA``, ``VACUUM`` and any SQL function off an allowlist);
+    every query is bounded by an instruction budget, a value-size limit and a row limit, and
+    gives the same result on any machine (no clock, no randomness). The calculator evaluates a
+    whitelisted syntax tree.
 
     ## Action Space
     ``Text``: the model's whole reply, after optional ``<think>...</think>``: either one or more
