@@ -9,11 +9,13 @@ Its folder holds:
   as each rollout finishes;
 - ``summary.json``: the summary of every setting (written at the end);
 - ``errors.jsonl``: rollouts that failed after their retries, moved aside by ``--resume``;
+- ``unreadable.jsonl``: lines of ``results.jsonl`` that held no record (torn by a kill, or not
+  a record at all), moved aside by ``--resume`` and counted in the metadata;
 - ``outcomes.png``: the optional outcome chart.
 
-``resume`` finishes an interrupted run: it keeps every finished row, drops a torn last line and
-failed rows, and runs exactly the (setting, seed, rollout) rows still missing. It refuses to
-mix runs: the metadata that shapes the results must match.
+``resume`` finishes an interrupted run: it keeps every finished row, sets aside failed rows and
+unreadable lines, and runs exactly the (setting, seed, rollout) rows still missing. It refuses
+to mix runs: the metadata that shapes the results must match.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 from adapters.policies.base import ChatPolicy
 from adapters.policies.factory import PolicySpec
-from adapters.records import EpisodeRecord, append_record, read_records
+from adapters.records import EpisodeRecord, append_record, load_records
 from adapters.rollout import EpisodeJob, run_episodes, run_sync
 from adapters.summary import SUCCESS_OUTCOMES, Summary, summarize
 
@@ -42,6 +44,7 @@ RESULTS_FILE = "results.jsonl"
 METADATA_FILE = "metadata.json"
 SUMMARY_FILE = "summary.json"
 ERRORS_FILE = "errors.jsonl"
+UNREADABLE_FILE = "unreadable.jsonl"
 CHART_FILE = "outcomes.png"
 IDENTITY_KEYS = (
     "env_id",
@@ -133,6 +136,12 @@ class EvalConfig:
             raise ValueError(f"rollouts_per_example must be >= 1, got {self.rollouts_per_example}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if isinstance(self.seed_offset, bool) or not isinstance(self.seed_offset, int):
+            raise ValueError(f"seed_offset must be an integer, got {self.seed_offset!r}")
+        if self.seed_offset < 0:
+            raise ValueError(
+                f"seed_offset must be >= 0 (env seeds are non-negative), got {self.seed_offset}"
+            )
         labels = [s.label for s in self.settings]
         if len(set(labels)) != len(labels):
             raise ValueError(f"setting labels must be unique, got {labels}")
@@ -211,29 +220,62 @@ def check_resume(saved: Mapping[str, Any], config: EvalConfig) -> None:
         )
 
 
-def load_finished(output: Path) -> tuple[list[EpisodeRecord], list[EpisodeRecord]]:
-    """``(finished, failed)`` rows of a results file; later rows win for a repeated key."""
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The run's ``metadata.json``.
+
+    Raises:
+        ResumeMismatchError: the file is not a JSON object (so the run cannot be identified).
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ResumeMismatchError(f"cannot resume: {path} is not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ResumeMismatchError(f"cannot resume: {path} does not hold a JSON object")
+    return data
+
+
+@dataclass
+class PreparedOutput:
+    """What :func:`prepare_output` found: rows already finished, and lines set aside."""
+
+    finished: list[EpisodeRecord] = field(default_factory=list)
+    unreadable_lines: int = 0
+
+
+def load_finished(output: Path) -> tuple[list[EpisodeRecord], list[EpisodeRecord], list[bytes]]:
+    """``(finished, failed, unreadable lines)`` of a results file; later rows win for a key."""
     path = output / RESULTS_FILE
     if not path.exists():
-        return [], []
+        return [], [], []
+    loaded = load_records(path)
     finished: dict[RunKey, EpisodeRecord] = {}
     failed: list[EpisodeRecord] = []
-    for record in read_records(path):
+    for record in loaded.records:
         if record.error is not None:
             failed.append(record)
         else:
             finished[record.run_key] = record
-    return list(finished.values()), failed
+    return list(finished.values()), failed, [raw for _, raw in loaded.unreadable]
 
 
 def prepare_output(
     output: Path, config: EvalConfig, *, resume: bool, overwrite: bool = False
-) -> list[EpisodeRecord]:
+) -> PreparedOutput:
     """Make ``output`` ready for the run; returns the rows already finished (resume).
 
-    On resume, ``results.jsonl`` is rewritten (atomically) with only finished rows, one per key,
-    and failed rows are appended to ``errors.jsonl`` so they are retried, not duplicated.
+    On resume, ``results.jsonl`` is rewritten (atomically) with only finished rows, one per key;
+    failed rows are appended to ``errors.jsonl`` so they are retried, not duplicated, and lines
+    that hold no record to ``unreadable.jsonl``.
+
+    Raises:
+        ValueError: both ``resume`` and ``overwrite`` were asked for.
+        ResumeMismatchError, OutputExistsError: see their docstrings.
     """
+    if resume and overwrite:
+        raise ValueError(
+            "--resume keeps the rows in the folder and --overwrite deletes them: choose one"
+        )
     output.mkdir(parents=True, exist_ok=True)
     results = output / RESULTS_FILE
     meta_path = output / METADATA_FILE
@@ -242,28 +284,31 @@ def prepare_output(
         if not meta_path.exists():
             if has_results:
                 raise ResumeMismatchError(f"cannot resume: {meta_path} is missing")
-            return []
-        check_resume(json.loads(meta_path.read_text(encoding="utf-8")), config)
+            return PreparedOutput()
+        check_resume(read_metadata(meta_path), config)
         wanted = {job.run_key for job in config.jobs()}
-        finished, failed = load_finished(output)
+        finished, failed, unreadable = load_finished(output)
         kept = [r for r in finished if r.run_key in wanted]
         for record in failed:
             append_record(output / ERRORS_FILE, record)
+        if unreadable:
+            with open(output / UNREADABLE_FILE, "ab") as handle:
+                handle.writelines(raw if raw.endswith(b"\n") else raw + b"\n" for raw in unreadable)
         partial = results.with_name(f"{RESULTS_FILE}.partial-{os.getpid()}")
         with open(partial, "w", encoding="utf-8"):
             pass
         for record in kept:
             append_record(partial, record)
         partial.replace(results)
-        return kept
+        return PreparedOutput(kept, len(unreadable))
     if has_results and not overwrite:
         raise OutputExistsError(
             f"{results} already holds results: pass --resume to finish that run, "
             "--overwrite to replace it, or another --output folder"
         )
-    for name in (RESULTS_FILE, ERRORS_FILE, SUMMARY_FILE, CHART_FILE):
+    for name in (RESULTS_FILE, ERRORS_FILE, UNREADABLE_FILE, SUMMARY_FILE, CHART_FILE):
         (output / name).unlink(missing_ok=True)
-    return []
+    return PreparedOutput()
 
 
 @dataclass
@@ -275,6 +320,8 @@ class EvalResult:
     summaries: dict[str | None, Summary]
     wall_time_s: float
     output: Path | None = None
+    unreadable_lines: int = 0
+    """Lines of ``results.jsonl`` that held no record, set aside by a resume."""
 
     @property
     def failed(self) -> list[EpisodeRecord]:
@@ -319,22 +366,24 @@ async def evaluate(
         on_start: called once with ``(rows already done, rows in the run)``.
     """
     started = time.perf_counter()
-    done: list[EpisodeRecord] = []
+    prepared = PreparedOutput()
     if output is not None:
-        done = prepare_output(output, config, resume=resume, overwrite=overwrite)
+        prepared = prepare_output(output, config, resume=resume, overwrite=overwrite)
         meta_path = output / METADATA_FILE
         if resume and meta_path.exists():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = read_metadata(meta_path)
             meta.setdefault("resumes", []).append(
                 {
                     "command": shlex.join(list(command) if command is not None else sys.argv),
                     "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "rows_kept": len(done),
+                    "rows_kept": len(prepared.finished),
+                    "unreadable_lines": prepared.unreadable_lines,
                 }
             )
         else:
             meta = build_metadata(config, command)
         meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    done = prepared.finished
     finished_keys = {r.run_key for r in done}
     jobs = [job for job in config.jobs() if job.run_key not in finished_keys]
     if on_start is not None:
@@ -352,7 +401,14 @@ async def evaluate(
     order = {job.run_key: index for index, job in enumerate(config.jobs())}
     records = sorted([*done, *new], key=lambda r: order[r.run_key])
     summaries = summarize_settings(config, records)
-    result = EvalResult(config, records, summaries, time.perf_counter() - started, output)
+    result = EvalResult(
+        config,
+        records,
+        summaries,
+        time.perf_counter() - started,
+        output,
+        unreadable_lines=prepared.unreadable_lines,
+    )
     if output is not None:
         write_summary(result)
     return result

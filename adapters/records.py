@@ -113,17 +113,60 @@ def append_record(path: str | Path, record: EpisodeRecord) -> None:
         handle.flush()
 
 
+@dataclass
+class RecordsFile:
+    """The readable records of a ``results.jsonl`` and the lines that are not records.
+
+    ``unreadable`` holds ``(line number, raw bytes)`` of every line that is not a record: a line
+    torn by a killed run (also inside a multi-byte character), or valid JSON that is not an
+    episode record (``{}``, ``null``, ``42``, a record with wrong field types).
+    """
+
+    records: list[EpisodeRecord]
+    unreadable: list[tuple[int, bytes]]
+
+
+def load_records(path: str | Path) -> RecordsFile:
+    """Every line of a ``results.jsonl``, sorted into records and unreadable lines."""
+    records: list[EpisodeRecord] = []
+    unreadable: list[tuple[int, bytes]] = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            record = record_from_line(raw)
+            if record is None:
+                unreadable.append((number, raw))
+            else:
+                records.append(record)
+    return RecordsFile(records, unreadable)
+
+
 def read_records(path: str | Path) -> Iterator[EpisodeRecord]:
-    """Records of a ``results.jsonl``; a torn last line (from a killed run) is skipped."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            yield EpisodeRecord.from_dict(data)
+    """Records of a ``results.jsonl``; lines that are not records are skipped (see
+    :func:`load_records` to count them)."""
+    yield from load_records(path).records
+
+
+def record_from_line(raw: bytes) -> EpisodeRecord | None:
+    """The record a JSON line holds, or ``None`` when it holds none."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        record = EpisodeRecord.from_dict(data)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+    key_types_ok = (
+        isinstance(record.seed, int)
+        and isinstance(record.rollout, int)
+        and (record.setting is None or isinstance(record.setting, str))
+        and (record.error is None or isinstance(record.error, str))
+    )
+    return record if key_types_ok else None
 
 
 def _json_default(value: Any) -> Any:

@@ -17,11 +17,58 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 THINK_TAG = "think"
+MAX_REPLY_CHARS = 16384
+"""Replies longer than this are not read (the ``max_length`` of every env's action space)."""
 
-_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
+
+def unreadable_reply(reply: Any, max_chars: int = MAX_REPLY_CHARS) -> str | None:
+    """Why ``reply`` is not read at all (not text, or too long), phrased for the model; else None.
+
+    >>> unreadable_reply("x" * 20, max_chars=10)
+    'the reply has 20 characters; replies longer than 10 characters are not read'
+    """
+    if not isinstance(reply, str):
+        return f"expected a text reply, got {type(reply).__name__}"
+    if len(reply) > max_chars:
+        return (
+            f"the reply has {len(reply)} characters; replies longer than {max_chars} "
+            "characters are not read"
+        )
+    return None
+
+
+@cache
+def _tag_token(tag: str) -> re.Pattern[str]:
+    """``<tag>`` or ``</tag>`` (group 1 is ``/`` for a closing tag), any letter case."""
+    return re.compile(rf"<(/?){re.escape(tag)}>", re.IGNORECASE)
+
+
+def _split_think(reply: str) -> tuple[str, bool]:
+    """``(visible text, a think block is left open)`` in one pass over the tags.
+
+    Think blocks nest: a ``<think>`` inside reasoning opens a deeper level, and only the
+    ``</think>`` that closes the outermost one ends the reasoning. A closed block becomes a
+    space; an unclosed one hides everything after it; a stray ``</think>`` stays as text.
+    """
+    pieces: list[str] = []
+    depth = 0
+    visible_from = 0
+    for token in _tag_token(THINK_TAG).finditer(reply):
+        if not token.group(1):
+            if depth == 0:
+                pieces.append(reply[visible_from : token.start()])
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                pieces.append(" ")
+                visible_from = token.end()
+    if depth == 0:
+        pieces.append(reply[visible_from:])
+    return "".join(pieces), depth > 0
 
 
 @dataclass(frozen=True)
@@ -41,11 +88,6 @@ class ParsedReply:
 
 
 @cache
-def _tag_pattern(tag: str) -> re.Pattern[str]:
-    return re.compile(rf"<{re.escape(tag)}>(.*?)</{re.escape(tag)}>", re.DOTALL | re.IGNORECASE)
-
-
-@cache
 def _format_pattern(body: str, require_think: bool) -> re.Pattern[str]:
     think = r"<think>(?:(?!</?think>).)*</think>\s*"
     think = think if require_think else f"(?:{think})?"
@@ -61,16 +103,27 @@ def single_tag_body(tag: str) -> str:
 def strip_think(reply: str) -> str:
     """The reply without its reasoning.
 
-    Closed ``<think>`` blocks are removed; an unclosed ``<think>`` hides everything after it.
+    Closed ``<think>`` blocks (nested ones included) are removed; an unclosed ``<think>``
+    hides everything after it. Linear in the length of the reply.
     """
-    visible = _THINK_BLOCK.sub(" ", reply)
-    unclosed = _THINK_OPEN.search(visible)
-    return visible[: unclosed.start()] if unclosed else visible
+    return _split_think(reply)[0]
 
 
 def tag_contents(text: str, tag: str) -> list[str]:
-    """Stripped contents of every ``<tag>...</tag>`` in ``text``, in order."""
-    return [content.strip() for content in _tag_pattern(tag).findall(text)]
+    """Stripped contents of every ``<tag>...</tag>`` in ``text``, in order.
+
+    Each ``<tag>`` runs to the next ``</tag>`` (an inner ``<tag>`` is part of the content); one
+    pass over the tags, so repeated unclosed tags cost linear time.
+    """
+    contents = []
+    opened: re.Match[str] | None = None
+    for token in _tag_token(tag).finditer(text):
+        if not token.group(1):
+            opened = opened or token
+        elif opened is not None:
+            contents.append(text[opened.end() : token.start()].strip())
+            opened = None
+    return contents
 
 
 def is_well_formatted(reply: str, body: str, *, require_think: bool = False) -> bool:
@@ -88,13 +141,13 @@ def parse_answer(reply: str, tag: str, *, require_think: bool = False) -> Parsed
     """Read the single answer in ``<tag>`` from a reply, ignoring its reasoning.
 
     Identical repeated answers still count as the answer (but not as good format); different
-    ones are a hedge and count as no answer.
+    ones are a hedge and count as no answer, and so does an empty answer.
     """
     well_formatted = is_well_formatted(reply, single_tag_body(tag), require_think=require_think)
-    visible = strip_think(reply)
+    visible, think_unclosed = _split_think(reply)
     answers = tag_contents(visible, tag)
     if not answers:
-        if _THINK_OPEN.search(reply) and not _THINK_BLOCK.search(reply):
+        if think_unclosed:
             error = f"the <think> block is never closed, so no <{tag}> answer was found"
         else:
             error = f"no <{tag}>...</{tag}> answer found outside the reasoning"
@@ -106,6 +159,8 @@ def parse_answer(reply: str, tag: str, *, require_think: bool = False) -> Parsed
             f"the reply holds {len(distinct)} different <{tag}> answers; give exactly one",
             False,
         )
+    if not distinct[0]:
+        return ParsedReply(None, f"the <{tag}> answer is empty", False)
     return ParsedReply(distinct[0], None, well_formatted)
 
 
@@ -151,7 +206,7 @@ def parse_boxed_answer(reply: str, tag: str = "answer") -> ParsedReply:
     hold exactly one distinct ``\\boxed{}``. Several different answers are a hedge: no answer.
     The reply is well formatted when the answer appears exactly once.
     """
-    visible = strip_think(reply)
+    visible, think_unclosed = _split_think(reply)
     tagged = tag_contents(visible, tag)
     if tagged:
         distinct = list(dict.fromkeys(tagged))
@@ -170,7 +225,7 @@ def parse_boxed_answer(reply: str, tag: str = "answer") -> ParsedReply:
         boxes = boxed_contents(visible)
         distinct = list(dict.fromkeys(boxes))
         if not distinct:
-            if _THINK_OPEN.search(reply) and not _THINK_BLOCK.search(reply):
+            if think_unclosed:
                 return ParsedReply(None, "the <think> block is never closed", False)
             return ParsedReply(None, "no \\boxed{...} answer found outside the reasoning", False)
         if len(distinct) > 1:

@@ -14,6 +14,9 @@ from fractions import Fraction
 from functools import lru_cache
 
 MAX_MATH_ANSWER_CHARS = 200
+MAX_POWERS = 1
+"""Powers per answer (each with an exponent of at most two digits, and never with a root)."""
+MAX_ROOTS = 2
 
 
 def lcs_length(a: str, b: str) -> int:
@@ -46,19 +49,53 @@ def lcs_ratio(answer: str, truth: str) -> float:
 
 # --- math answers ------------------------------------------------------------------------------
 
-# Constructs that make sympy compute without bound (towers of powers, factorials, big sums).
-_UNBOUNDED = re.compile(r"!(?!\s*=)|\\(?:binom|choose|sum|prod|int|lim|infty)\b|\*\*")
+_VARIABLE_PREFIX = re.compile(r"\s*[A-Za-z]\s*=(?![=<>])")
+_UNIT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{[A-Za-z\s.]*\}")
+_TRAILING_WORDS = re.compile(r"(?:\s+[A-Za-z]+\.?)+\s*$")
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)", re.DOTALL)
+_ALLOWED_COMMANDS = frozenset(
+    {"frac", "dfrac", "tfrac", "sqrt", "cdot", "times", "div", "left", "right", "$"}
+    | {",", ";", ":", "!", " ", "quad", "qquad"}
+)
+_ARITHMETIC_CHARS = re.compile(r"[0-9\s+\-*/().,^{}\[\]$]*")
 _POWER = re.compile(r"\^\s*(\{[^{}]*\}|\S)")
 
 
-def _bounded_math(text: str) -> bool:
-    text = text.replace("\\!", "")
-    if len(text) > MAX_MATH_ANSWER_CHARS or _UNBOUNDED.search(text):
-        return False
-    exponents = _POWER.findall(text)
-    if text.count("^") != len(exponents) or len(exponents) > 2:
-        return False
-    return all(re.fullmatch(r"\{?\s*-?\d{1,2}\s*\}?", e) for e in exponents)
+def checkable_math(text: str) -> str | None:
+    r"""The arithmetic core of a final answer, or ``None`` when it must not be evaluated.
+
+    ``math-verify`` (sympy) can run without bound on symbolic input, so only plain arithmetic
+    reaches it: digits, ``+ - * / ( ) [ ] . ,``, the commands ``\frac \dfrac \tfrac \sqrt
+    \cdot \times \div \left \right`` and spacing; at most one power, with an exponent of at
+    most two digits, and at most two roots, never both (powers of sums of roots expand without
+    bound). A leading ``x =`` and unit words (``42 apples``, ``42\text{ cm}``) are
+    dropped. Anything else is refused: letters (symbolic algebra), ``\Gamma``, ``\binom``,
+    ``!``, relations (``=``, ``<``, ``\approx``, ``\to``: a hedge between two values) and
+    percent signs (``4200\%`` is not 42).
+
+    >>> checkable_math(r"x = \frac{84}{2} \text{ apples}")
+    '\\frac{84}{2}'
+    >>> checkable_math(r"42 \approx 43") is None
+    True
+    """
+    if len(text) > MAX_MATH_ANSWER_CHARS:
+        return None
+    prefix = _VARIABLE_PREFIX.match(text)
+    core = text[prefix.end() :] if prefix else text
+    core = _TRAILING_WORDS.sub("", _UNIT.sub(" ", core)).strip()
+    if not core or any(c not in _ALLOWED_COMMANDS for c in _COMMAND.findall(core)):
+        return None
+    if not _ARITHMETIC_CHARS.fullmatch(_COMMAND.sub(" ", core)):
+        return None
+    exponents = _POWER.findall(core)
+    if core.count("^") != len(exponents) or len(exponents) > MAX_POWERS:
+        return None
+    roots = core.count("\\sqrt")
+    if roots > MAX_ROOTS or (roots and exponents):
+        return None
+    if not all(re.fullmatch(r"\{?\s*-?\d{1,2}\s*\}?", e) for e in exponents):
+        return None
+    return core
 
 
 @lru_cache(maxsize=4096)
@@ -66,25 +103,29 @@ def _parse_math(text: str) -> tuple:
     from math_verify import parse
 
     # No signal-based timeout: envs may be stepped from worker threads (see design notes);
-    # the answer is bounded by _bounded_math before it gets here.
+    # answers are reduced to bounded arithmetic by checkable_math before they get here.
     return tuple(parse(f"\\boxed{{{text}}}", parsing_timeout=None))
 
 
 def math_answer_matches(answer: str, truth: str) -> bool:
     """Whether a final answer equals the ground truth mathematically (``math-verify``).
 
-    ``answer`` is the content of the answer (without ``\\boxed``). Answers longer than
-    :data:`MAX_MATH_ANSWER_CHARS` or holding constructs whose evaluation is unbounded (power
-    towers, factorials, sums, ...) are not evaluated and count as wrong.
+    ``answer`` is the content of the answer (without ``\\boxed``). Only its arithmetic core
+    (see :func:`checkable_math`) is evaluated; answers that are not plain bounded arithmetic,
+    and answers math-verify fails on, count as wrong.
     """
+    core = checkable_math(answer)
+    if core is None:
+        return False
     from math_verify import verify
 
-    if not _bounded_math(answer):
+    try:
+        gold, guess = _parse_math(truth), _parse_math(core)
+        if not gold or not guess:
+            return False
+        return bool(verify(list(gold), list(guess), timeout_seconds=None))
+    except Exception:  # a checker failure on model text is a wrong answer, not a crash
         return False
-    gold, guess = _parse_math(truth), _parse_math(answer)
-    if not gold or not guess:
-        return False
-    return bool(verify(list(gold), list(guess), timeout_seconds=None))
 
 
 class _DisabledTimeoutNotice(logging.Filter):

@@ -11,8 +11,12 @@ from hypothesis import strategies as st
 
 import llm_gym  # noqa: F401
 from llm_gym.policies.tool_use import tool_call
+from llm_gym.scoring import math_answer_matches
 
 STEP_SECONDS = 3.0
+UNCLOSED_TAG_STEP_SECONDS = 0.4
+"""Per-step budget for replies of repeated unclosed tags: about a hundred times what the linear
+parse needs for the longest reply, and below the 0.7-1.8 s a quadratic parse took."""
 
 HOSTILE_SQL = [
     "INSERT INTO orders VALUES (999, 1, '2024-01-01', 'shipped')",
@@ -38,6 +42,12 @@ HOSTILE_SQL = [
     "SELECT " + "(" * 500 + "1" + ")" * 500,
     "SELECT '" + "x" * 30000 + "'",
     "SELECT sql FROM sqlite_master",
+    "SELECT printf('%.*c', 2147483647, 'x')",
+    "SELECT fts3_tokenizer('simple')",
+    "SELECT fts3_tokenizer('simple', x'0000000000000000')",
+    "SELECT date('now'), random()",
+    "SELECT COUNT(*) FROM (SELECT DISTINCT a.*, b.*, c.* FROM order_items a, order_items b, "
+    "order_items c)",
 ]
 HOSTILE_CALCULATOR = [
     "9**9**9**9", "10**10**10", "(" * 300 + "1" + ")" * 300, "__import__('os').system('touch x')",
@@ -48,7 +58,12 @@ HOSTILE_MATH = [
     "\\boxed{\\sum_{i=1}^{10^9} i}", "\\boxed{" + "{" * 5000, "\\boxed{" + "1" * 5000 + "}",
     "\\boxed{" + "\\frac{1}{" * 50 + "1" + "}" * 50 + "}",
     "<answer>" * 3000, "\\boxed{\\int_0^\\infty e^{-x^2} dx}", "\\boxed{x^{2}+y^{2}}",
+    "\\boxed{\\Gamma(10^{99})}", "\\boxed{\\dbinom{10^{99}}{10^{50}}}",
+    "\\boxed{\\tbinom{9999999}{99999}}", "\\boxed{(a+b+c+d)^{99}}",
+    "\\boxed{(\\sqrt{2}+\\sqrt{3}+\\sqrt{5})^{99}}",
 ]  # fmt: skip
+UNCLOSED_TAGS = ["<think>", "<move>", "<answer>", "<reversed_text>", "<tool_call>", "\\boxed{",
+                 "<think><move>", "<tool_call><answer>", "</think>", "<THINK>"]  # fmt: skip
 TAGS = ["<think>", "</think>", "<move>", "</move>", "<answer>", "</answer>", "<reversed_text>",
         "</reversed_text>", "<tool_call>", "</tool_call>", "\\boxed{", "}", "{", "\n"]  # fmt: skip
 
@@ -104,6 +119,12 @@ def database_dump(env):
     return {t: connection.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def imports_done_before_timing():
+    """Step budgets time the step, not the one-time import of sympy behind math-verify."""
+    math_answer_matches("1", "1")
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 @settings(
     max_examples=60,
@@ -138,13 +159,16 @@ def test_hostile_sql_never_touches_files_or_other_episodes(tmp_path, monkeypatch
     env.reset(seed=1)
     own_dump = database_dump(env)
     assert own_dump == bystander_dump
-    start = time.monotonic()
-    *_, info = env.step("".join(tool_json("run_sql", {"query": q}) for q in HOSTILE_SQL))
-    assert time.monotonic() - start < STEP_SECONDS * 5
-    results = info["tool_results"]
+    results = []
+    for query in HOSTILE_SQL:
+        start = time.monotonic()
+        *_, info = env.step(tool_json("run_sql", {"query": query}))
+        assert time.monotonic() - start < STEP_SECONDS
+        results += info["tool_results"]
     assert all(r["error"] for r in results[:15]), [r["content"] for r in results[:15]]
     assert json.loads(results[15]["content"])["truncated"] is True
-    assert all(len(r["content"]) <= 4100 for r in info["tool_results"])
+    assert all(r["error"] for r in results[-5:]), [r["content"] for r in results[-5:]]
+    assert all(len(r["content"]) <= 4100 for r in results)
     assert database_dump(env) == own_dump and database_dump(bystander) == bystander_dump
     assert os.listdir(tmp_path) == []
     assert not any(
@@ -160,3 +184,31 @@ def test_each_write_or_file_attempt_is_refused(query, tmp_path, monkeypatch):
     (result,) = env.step(tool_json("run_sql", {"query": query}))[4]["tool_results"]
     assert result["error"], result
     assert os.listdir(tmp_path) == []
+
+
+def repeated_to_length(unit: str, length: int) -> str:
+    return unit * (length // len(unit))
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("tag", UNCLOSED_TAGS)
+def test_repeated_unclosed_tags_up_to_the_action_space_keep_each_step_cheap(env_id, tag):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    reply = repeated_to_length(tag, env.action_space.max_length)
+    env.step("<think>warm up</think>")  # first-call imports are not the parser's cost
+    env.reset(seed=0)
+    start = time.perf_counter()
+    *_, info = env.step(reply)
+    assert time.perf_counter() - start < UNCLOSED_TAG_STEP_SECONDS
+    assert info["invalid_action"] is True
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_a_reply_far_beyond_the_action_space_is_refused_in_bounded_time(env_id):
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=0)
+    start = time.perf_counter()
+    observation, *_, info = env.step("<think>" * 3_000_000)
+    assert time.perf_counter() - start < UNCLOSED_TAG_STEP_SECONDS
+    assert info["invalid_action"] is True and "are not read" in observation

@@ -126,3 +126,28 @@ def test_quote_for_feedback() -> None:
     assert quote_for_feedback("a\n  b") == "'a b'"
     long = quote_for_feedback("x" * 500)
     assert len(long) == 60 + 2 and long.endswith("...'")
+
+
+def test_a_move_inside_nested_think_blocks_is_reasoning():
+    reply = "<think>a<think>b</think><move>4</move></think><move>5</move>"
+    assert strip_think(reply) == " <move>5</move>"
+    assert parse_answer(reply, "move").answer == "5"
+    assert parse_answer("<think><think>x</think><move>4</move>", "move").answer is None
+
+
+def test_a_stray_closing_think_tag_is_plain_text():
+    assert parse_answer("plan</think><move>4</move>", "move").answer == "4"
+
+
+EMPTY_ANSWERS = ["<move></move>", "<move> </move>", "<think>x</think><move></move>"]
+
+
+@pytest.mark.parametrize("reply", EMPTY_ANSWERS)
+def test_empty_answer_is_no_answer_and_no_format_credit(reply):
+    parsed = parse_answer(reply, "move")
+    assert (parsed.answer, parsed.well_formatted) == (None, False)
+    assert "empty" in parsed.error
+
+
+def test_an_inner_opening_tag_belongs_to_the_content():
+    assert tag_contents("<move><move>4</move> <move>5</move>", "move") == ["<move>4", "5"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -117,7 +118,9 @@ def eval_command(
     ),
     timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds per request."),
     max_retries: int = typer.Option(6, "--max-retries", min=0, help="Retries per request."),
-    seed_offset: int = typer.Option(0, "--seed-offset", help="Example i uses seed offset + i."),
+    seed_offset: int = typer.Option(
+        0, "--seed-offset", min=0, help="Example i uses seed offset + i."
+    ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Run folder (default outputs/evals/ENV--MODEL/TIME)."
     ),
@@ -160,6 +163,13 @@ def eval_command(
         temperature = 0.0
     if resume and output is None:
         raise typer.BadParameter("--resume needs the --output folder of the run to finish")
+    if resume and overwrite:
+        raise typer.BadParameter(
+            "--resume keeps the rows in --output and --overwrite deletes them: choose one"
+        )
+    for flag, value in (("--temperature", temperature), ("--top-p", top_p), ("--timeout", timeout)):
+        if value is not None and not math.isfinite(value):
+            raise typer.BadParameter(f"{flag} must be a finite number, got {value}")
     try:
         env_kwargs = parse_env_args(env_arg)
         settings = [EvalSetting.parse(text) for text in setting]
@@ -252,6 +262,12 @@ def eval_command(
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
     report(result, model_label=model, chart=chart)
+    if result.unreadable_lines:
+        err_console.print(
+            f"[yellow]resume set aside {result.unreadable_lines} line(s) of results.jsonl that "
+            f"held no record (torn or not a record): see {output}/unreadable.jsonl; those rows "
+            "were run again.[/yellow]"
+        )
     if result.failed:
         err_console.print(
             f"[red]{len(result.failed)} rollouts failed after their retries "

@@ -5,6 +5,14 @@ concurrently up to a bound; rate limits (429), server errors (5xx), timeouts and
 connections are retried with exponential backoff and full jitter; other client errors (400,
 401, 404, ...) fail at once, since repeating them cannot help.
 
+Every attempt has a whole-request deadline (``timeout``), so a server that trickles bytes
+cannot hold a request open. A response that is not a chat completion (an HTML page from a
+wrong ``base_url``, a 200 with an ``{"error": ...}`` body, no choices, a null choice) is an
+:class:`EndpointResponseError`, never an empty model reply: an error body or a missing
+choice is retried like a server error, anything else fails at once. Malformed ``usage``
+counts are dropped. The policy may serve several event loops in turn (``evaluate_sync``
+twice): it builds a fresh client and semaphore for each loop.
+
 Tools: when the env offers tools (``info["tools"]`` at reset, OpenAI format) and
 ``native_tools`` is on, they are sent as ``tools=`` and the model's ``tool_calls`` are written
 into the env's text protocol (``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``). The
@@ -99,8 +107,29 @@ class RetryPolicy:
         return rng.uniform(0.0, min(self.max_delay, self.initial_delay * 2**attempt))
 
 
+class EndpointResponseError(Exception):
+    """The endpoint answered, but not with a chat completion: a fault, not a model reply.
+
+    Attributes:
+        retryable: another attempt may help (the server speaks the API but sent an error body
+            or no choice), unlike a reply that is not a chat completion at all.
+    """
+
+    def __init__(self, message: str, *, retryable: bool):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class RequestDeadlineError(TimeoutError):
+    """No complete response arrived within the whole-request deadline."""
+
+
 def is_retryable(error: BaseException) -> bool:
     """Rate limits, server errors, timeouts and dropped connections are worth another try."""
+    if isinstance(error, EndpointResponseError):
+        return error.retryable
+    if isinstance(error, RequestDeadlineError):
+        return True
     if isinstance(error, (openai.APIConnectionError, openai.APITimeoutError)):
         return True  # APITimeoutError subclasses APIConnectionError; named for clarity
     if isinstance(error, openai.APIStatusError):
@@ -219,7 +248,7 @@ class OpenAICompatiblePolicy:
         api_key_var: the environment variable holding the key.
         sampling: sampling arguments for every request.
         max_concurrency: requests in flight at once (a semaphore shared by all episodes).
-        timeout: seconds per request attempt.
+        timeout: seconds per request attempt, for the whole response (not per byte).
         retry: backoff for retryable errors; the client's own retries are turned off so that
             this loop is the only one.
         native_tools: pass env tools as ``tools=`` and map ``tool_calls`` to the env's text
@@ -254,17 +283,34 @@ class OpenAICompatiblePolicy:
         self.name = f"openai:{model}"
         self.max_concurrency = max_concurrency
         self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random(seed)
         self.retries = 0
         """Retries made so far (all requests)."""
+        self._owns_client = client is None
+        self._client_closed = False
         if client is None:
-            client = openai.AsyncOpenAI(
-                base_url=base_url,
-                api_key=api_key or resolve_api_key(api_key_var, base_url=base_url),
-                timeout=timeout,
-                max_retries=0,
-            )
+            api_key = api_key or resolve_api_key(api_key_var, base_url=base_url)
+            client = self._new_client(api_key)
+        self._api_key = api_key
         self.client = client
+
+    def _new_client(self, api_key: str | None) -> Any:
+        return openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=api_key, timeout=self.timeout, max_retries=0
+        )
+
+    def _bind_to_running_loop(self) -> asyncio.Semaphore:
+        """The semaphore of the running loop; a client of our own is rebuilt for a new loop
+        (its pooled connections belong to the loop that made them)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._semaphore is None:
+            if self._owns_client and (self._loop is not None or self._client_closed):
+                self.client = self._new_client(self._api_key)
+                self._client_closed = False
+            self._loop = loop
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._semaphore
 
     async def reply(
         self,
@@ -283,13 +329,12 @@ class OpenAICompatiblePolicy:
         return self._parse(response)
 
     async def _create(self, **kwargs: Any) -> Any:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        semaphore = self._bind_to_running_loop()
         attempt = 0
         while True:
             try:
-                async with self._semaphore:
-                    return await self.client.chat.completions.create(model=self.model, **kwargs)
+                async with semaphore:
+                    return _checked_completion(await self._request(**kwargs))
             except Exception as error:
                 if not is_retryable(error) or attempt >= self.retry.max_retries:
                     raise
@@ -306,17 +351,21 @@ class OpenAICompatiblePolicy:
                 attempt += 1
                 await asyncio.sleep(delay)
 
+    async def _request(self, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(
+                self.client.chat.completions.create(model=self.model, **kwargs), self.timeout
+            )
+        except asyncio.TimeoutError:
+            raise RequestDeadlineError(
+                f"no complete response within {self.timeout:g} s (--timeout)"
+            ) from None
+
     def _parse(self, response: Any) -> PolicyReply:
         usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None)
-        completion_tokens = getattr(usage, "completion_tokens", None)
-        choices = getattr(response, "choices", None) or []
-        if not choices:
-            log.warning("%s: a response without choices counts as an empty reply", self.name)
-            return PolicyReply(
-                text="", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-            )
-        choice = choices[0]
+        prompt_tokens = _token_count(getattr(usage, "prompt_tokens", None))
+        completion_tokens = _token_count(getattr(usage, "completion_tokens", None))
+        choice = response.choices[0]
         message = getattr(choice, "message", None)
         content = getattr(message, "content", None) or ""
         if not isinstance(content, str):
@@ -354,11 +403,49 @@ class OpenAICompatiblePolicy:
         )
 
     async def aclose(self) -> None:
+        """Close the client's connections (only a client of this loop's can be closed cleanly:
+        one used on an earlier, finished loop is dropped instead)."""
+        used_elsewhere = self._loop is not None and self._loop is not asyncio.get_running_loop()
         close = getattr(self.client, "close", None)
-        if close is not None:
+        if close is not None and not used_elsewhere:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
+        self._loop = None
+        self._client_closed = True
+
+
+def _checked_completion(response: Any) -> Any:
+    """``response`` if it is a chat completion with a first choice holding a message.
+
+    Raises:
+        EndpointResponseError: anything else (see the module notes).
+    """
+    if response is None or isinstance(response, (str, bytes, list, int, float)):
+        excerpt = " ".join(str(response).split())[:80]
+        raise EndpointResponseError(
+            f"the endpoint did not answer with a chat completion (got {excerpt!r}); check "
+            "--base-url (it usually ends in /v1) and --model",
+            retryable=False,
+        )
+    error = getattr(response, "error", None)
+    if error:
+        raise EndpointResponseError(
+            f"the endpoint answered with an error body: {str(error)[:200]}", retryable=True
+        )
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise EndpointResponseError("the response holds no choices", retryable=True)
+    if choices[0] is None or getattr(choices[0], "message", None) is None:
+        raise EndpointResponseError("the response's first choice has no message", retryable=True)
+    return response
+
+
+def _token_count(value: Any) -> int | None:
+    """A usage count as an int; anything else a server may send (text, null, -1) is unknown."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
 
 
 def _describe(error: BaseException) -> str:

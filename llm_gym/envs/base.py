@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
+from llm_gym.parsing import MAX_REPLY_CHARS, unreadable_reply
 from llm_gym.spaces import text_space, to_charset
 from llm_gym.validation import check_render_mode
 
@@ -30,11 +31,15 @@ class TextEnv(gym.Env[str, str]):
     The step reward is ``sum(weight * value)`` over the components, so summing step rewards over
     an episode gives the episode score, and summing ``reward_components`` gives each
     component's episode total.
+
+    A reply longer than the action space's ``max_length`` is not read: it is an invalid action
+    (see :meth:`reply_error`), so no reply can make a step cost more than a bounded parse.
+    Stepping before the first ``reset()`` raises :class:`gymnasium.error.ResetNeeded`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
     max_observation_length: ClassVar[int] = 8192
-    max_action_length: ClassVar[int] = 16384
+    max_action_length: ClassVar[int] = MAX_REPLY_CHARS
 
     def __init__(
         self,
@@ -62,6 +67,27 @@ class TextEnv(gym.Env[str, str]):
             self.best_component_totals = dict(best_component_totals)
         self.observation_space = text_space(self.max_observation_length)
         self.action_space = text_space(self.max_action_length)
+        self._has_reset = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Seeds ``np_random`` (subclasses call this first, then build the episode)."""
+        super().reset(seed=seed, options=options)
+        self._has_reset = True
+        return "", {}
+
+    def check_reset(self) -> None:
+        """Raise :class:`gymnasium.error.ResetNeeded` when no episode was ever started."""
+        if not self._has_reset:
+            raise gym.error.ResetNeeded("call reset() before step(): no episode has started")
+
+    def reply_error(self, reply: Any) -> str | None:
+        """Why ``reply`` cannot be read at all (not text, or longer than the action space).
+
+        The message is phrased for the model; ``None`` when the reply can be parsed.
+        """
+        return unreadable_reply(reply, self.max_action_length)
 
     @property
     def system_prompt(self) -> str:

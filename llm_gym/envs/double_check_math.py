@@ -150,17 +150,19 @@ class DoubleCheckMathEnv(TextEnv):
         )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.check_reset()
         if self.turn >= 2:
             raise RuntimeError("the episode is over: call reset() before step()")
         self.turn += 1
-        if isinstance(action, str):
+        error = self.reply_error(action)
+        if error is None:
             parsed = parse_boxed_answer(action)
             answer, error = parsed.answer, parsed.error
             well_formatted = parsed.well_formatted and (
                 not self.require_think or action.lstrip().lower().startswith("<think>")
             )
         else:
-            answer, error, well_formatted = None, "expected a text reply", False
+            answer, well_formatted = None, False
         right = answer is not None and math_answer_matches(answer, self.problem.answer)
         self.answers.append(answer)
         self.correct.append(right)

@@ -151,15 +151,17 @@ class ReverseTextEnv(TextEnv):
         )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.check_reset()
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
         self.done = True
         components = self.zero_components()
-        if isinstance(action, str):
+        error = self.reply_error(action)
+        if error is None:
             parsed = parse_answer(action, ANSWER_TAG, require_think=self.require_think)
             answer, error, well_formatted = parsed.answer, parsed.error, parsed.well_formatted
         else:
-            answer, error, well_formatted = None, "expected a text reply", False
+            answer, well_formatted = None, False
         self.answer = answer
         self.score = lcs_ratio(answer, self.reference_answer) if answer is not None else 0.0
         components["lcs"] = self.score

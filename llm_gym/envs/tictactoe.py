@@ -17,7 +17,7 @@ from llm_gym.envs.chance import (
     uniform_quadrature,
 )
 from llm_gym.games import tictactoe as ttt
-from llm_gym.parsing import parse_answer, quote_for_feedback
+from llm_gym.parsing import MAX_REPLY_CHARS, parse_answer, quote_for_feedback, unreadable_reply
 from llm_gym.seeding import derive_uniforms, episode_seed_from
 from llm_gym.validation import check_choice, check_int_at_least, check_number, check_probability
 
@@ -29,16 +29,19 @@ Outcome = Literal["win", "draw", "loss", "truncated"]
 WIN_REWARD: dict[str, float] = {"win": 1.0, "draw": 0.5, "loss": 0.0, "truncated": 0.0}
 
 
-def read_move(reply: Any, board: str, *, require_think: bool) -> tuple[int, str | None, bool]:
-    """Read a reply's move on ``board``.
+def read_move(
+    reply: Any, board: str, *, require_think: bool, max_chars: int = MAX_REPLY_CHARS
+) -> tuple[int, str | None, bool]:
+    """Read a reply's move on ``board`` (a reply over ``max_chars`` characters is not read).
 
     Returns:
         ``(cell, error, well_formatted)``: ``error`` explains to the model why no move could be
         played (no single ``<move>`` outside the reasoning, not a cell number 0-8, occupied
         cell) and is ``None`` when ``cell`` is playable.
     """
-    if not isinstance(reply, str):
-        return -1, f"expected a text reply, got {type(reply).__name__}", False
+    unreadable = unreadable_reply(reply, max_chars)
+    if unreadable is not None:
+        return -1, unreadable, False
     parsed = parse_answer(reply, MOVE_TAG, require_think=require_think)
     if parsed.answer is None:
         return -1, parsed.error, False
@@ -224,12 +227,16 @@ class TicTacToeEnv(TextEnv):
         )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.check_reset()
         if self.outcome is not None:
             raise RuntimeError("the episode is over: call reset() before step()")
         self.turn += 1
         previous_share = self.formatted_replies / (self.turn - 1) if self.turn > 1 else 0.0
         cell, error, well_formatted = read_move(
-            action, self.board, require_think=self.require_think
+            action,
+            self.board,
+            require_think=self.require_think,
+            max_chars=self.max_action_length,
         )
         self.formatted_replies += well_formatted
         components = self.zero_components()

@@ -32,8 +32,10 @@ class ToolUseEnv(TextEnv):
     (a question generator plus a list of functions) can replace the shop via ``task=``.
 
     The database is read-only by SQLite's own means (query-only mode, an authorizer that
-    denies writes, ``ATTACH``, ``PRAGMA`` and ``VACUUM``); every query is bounded by an
-    instruction budget and a row limit, and the calculator evaluates a whitelisted syntax tree.
+    denies writes, ``ATTACH``, ``PRAGMA``, ``VACUUM`` and any SQL function off an allowlist);
+    every query is bounded by an instruction budget, a value-size limit and a row limit, and
+    gives the same result on any machine (no clock, no randomness). The calculator evaluates a
+    whitelisted syntax tree.
 
     ## Action Space
     ``Text``: the model's whole reply, after optional ``<think>...</think>``: either one or more
@@ -52,7 +54,10 @@ class ToolUseEnv(TextEnv):
     - ``format`` (weight 0.2): the share of replies in the required format; each step adds the
       change of that share, so the episode total is the share.
     - ``tool_error`` (weight 1): ``tool_error_penalty`` per failed call (malformed JSON, unknown
-      tool, bad arguments, SQL error, more than ``max_calls_per_turn`` calls).
+      tool, bad arguments, SQL error), and once more when a reply holds more than
+      ``max_calls_per_turn`` calls (the extra calls are not run). A step's penalty is thus at
+      most ``(max_calls_per_turn + 1) * tool_error_penalty``, and its ``tool_results`` hold at
+      most ``max_calls_per_turn + 1`` entries.
 
     ## Episode End
     Terminated by a final answer (``outcome`` ``"correct"`` or ``"incorrect"``). Truncated
@@ -164,16 +169,18 @@ class ToolUseEnv(TextEnv):
         )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        self.check_reset()
         if self.outcome is not None or self._episode is None:
             raise RuntimeError("the episode is over: call reset() before step()")
         self.turn += 1
         components = self.zero_components()
-        if isinstance(action, str):
+        error = self.reply_error(action)
+        if error is None:
             parsed = parse_tool_reply(action)
             calls, answer, error = parsed.calls, parsed.answer, parsed.error
             well_formatted = parsed.well_formatted
         else:
-            calls, answer, error, well_formatted = (), None, "expected a text reply", False
+            calls, answer, well_formatted = (), None, False
         previous_share = self.formatted_replies / (self.turn - 1) if self.turn > 1 else 0.0
         self.formatted_replies += well_formatted
         components["format"] = self.formatted_replies / self.turn - previous_share
@@ -270,23 +277,22 @@ class ToolUseEnv(TextEnv):
         self._toolbox = None
 
     def _run_calls(self, calls: tuple[ToolCallRequest, ...]) -> list[ToolResult]:
+        """Run the first ``max_calls_per_turn`` calls; any further ones become one error."""
         assert self._toolbox is not None
         results = []
-        for index, call in enumerate(calls):
+        for call in calls[: self.max_calls_per_turn]:
             self.tool_calls += 1
-            name = str(call.name) if call.name is not None else "?"
-            if index >= self.max_calls_per_turn:
-                results.append(
-                    ToolResult(
-                        name,
-                        f"Error: not run; at most {self.max_calls_per_turn} tool calls per reply",
-                        True,
-                    )
-                )
-            elif call.error is not None:
-                results.append(ToolResult(name, f"Error: {call.error}", True))
+            if call.error is not None:
+                results.append(ToolResult(_tool_name(call.name), f"Error: {call.error}", True))
             else:
                 results.append(self._toolbox.call(call.name, call.arguments))
+        excess = len(calls) - self.max_calls_per_turn
+        if excess > 0:
+            message = (
+                f"Error: {excess} more tool call(s) not run; at most {self.max_calls_per_turn} "
+                "tool calls per reply"
+            )
+            results.append(ToolResult("?", message, True))
         return results
 
     def _is_correct(self, answer: str) -> bool:
@@ -309,6 +315,10 @@ class ToolUseEnv(TextEnv):
             self._open_episode()
 
 
+def _tool_name(name: object) -> str:
+    return str(name)[:60] if name is not None else "?"
+
+
 def _format_result(result: ToolResult) -> str:
-    name = "".join(ch for ch in result.name if ch.isalnum() or ch in "_-.")[:60]
+    name = "".join(ch for ch in result.name[:60] if ch.isalnum() or ch in "_-.")
     return f'<tool_result name="{name}">\n{result.content}\n</tool_result>'

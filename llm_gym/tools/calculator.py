@@ -15,6 +15,7 @@ llm_gym.tools.calculator.CalculatorError: exponents must be whole numbers
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from fractions import Fraction
 
@@ -75,6 +76,8 @@ def _eval(node: ast.AST) -> Fraction:
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise CalculatorError("only numbers are allowed")
         number = node.value
+        if isinstance(number, float) and not math.isfinite(number):
+            raise CalculatorError(f"numbers are limited to {MAX_DIGITS} digits")
         return _bounded(Fraction(repr(number)) if isinstance(number, float) else Fraction(number))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         value = _eval(node.operand)

@@ -65,13 +65,19 @@ class ShopTask:
 
     Args:
         max_rows: rows returned per SQL query.
-        max_steps: SQLite VM instructions allowed per query.
-        time_limit_s: wall-clock backstop per query.
+        max_steps: SQLite VM instructions allowed per query (the limit that decides; the
+            reference queries need at most a few thousand).
+        time_limit_s: wall-clock safety net per query, far above what ``max_steps`` takes.
     """
 
     difficulties = shop_db.DIFFICULTIES
 
-    def __init__(self, max_rows: int = 50, max_steps: int = 5_000_000, time_limit_s: float = 2.0):
+    def __init__(
+        self,
+        max_rows: int = 50,
+        max_steps: int = 1_000_000,
+        time_limit_s: float = 30.0,
+    ):
         self.max_rows = max_rows
         self.max_steps = max_steps
         self.time_limit_s = time_limit_s

@@ -53,7 +53,8 @@ class Toolbox:
         """Run tool ``name`` with ``arguments`` (a dict); never raises for bad input."""
         if not isinstance(name, str) or name not in self.functions:
             known = ", ".join(self.functions)
-            return self._error(str(name), f"unknown tool {str(name)[:60]!r}; available: {known}")
+            shown = str(name)[:60]
+            return self._error(shown, f"unknown tool {shown!r}; available: {known}")
         problem = self._check_arguments(name, arguments)
         if problem is not None:
             return self._error(name, problem)

@@ -312,3 +312,103 @@ def test_eval_cli_records_failed_requests_and_exits_nonzero(tmp_path):
     assert result.exit_code == 1
     failed = list(read_records(tmp_path / RESULTS_FILE))
     assert len(failed) == 2 and all("APIConnectionError" in r.error for r in failed)
+
+
+def test_resume_sets_unreadable_lines_aside_and_reruns_their_rows(tmp_path):
+    policy = ScriptedChatPolicy.for_env("LLMTicTacToe-v0", "random")
+    evaluate_sync(config(), policy, output=tmp_path)
+    results = tmp_path / RESULTS_FILE
+    lines = results.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    last["messages"][0]["content"] = "é" * 50
+    torn = json.dumps(last, ensure_ascii=False).encode()
+    torn = torn[: torn.index("é".encode()) + 1]  # cut inside the two-byte character
+    wrong_types = json.dumps({**last, "seed": [1], "messages": []}).encode()
+    junk = [b"{}\n", b"null\n", b"42\n", b'"text"\n', wrong_types + b"\n", torn]
+    results.write_bytes(b"".join(lines[:-1] + junk))
+
+    resumed = evaluate_sync(config(), policy, output=tmp_path, resume=True)
+    assert resumed.unreadable_lines == len(junk)
+    keys = [(seed, rollout) for _, seed, rollout, *_ in rows(tmp_path)]
+    assert len(keys) == len(set(keys)) == 12
+    assert (tmp_path / "unreadable.jsonl").read_bytes().count(b"\n") == len(junk)
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    assert metadata["resumes"][-1]["unreadable_lines"] == len(junk)
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path):
+    policy = ScriptedChatPolicy.for_env("LLMTicTacToe-v0", "random")
+    evaluate_sync(config(), policy, output=tmp_path)
+    with pytest.raises(ValueError, match="choose one"):
+        evaluate_sync(config(), policy, output=tmp_path, resume=True, overwrite=True)
+    result = runner.invoke(
+        app,
+        ["eval", "LLMTicTacToe-v0", "-m", "scripted:random", "-o", str(tmp_path), "--resume",
+         "--overwrite"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "choose one" in result.output
+    assert len(rows(tmp_path)) == 12
+
+
+def test_a_negative_seed_offset_is_refused_before_any_episode(tmp_path):
+    with pytest.raises(ValueError, match="seed_offset must be >= 0"):
+        config(seed_offset=-2)
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["eval", "LLMTicTacToe-v0", "-m", "scripted:random", "--seed-offset", "-2", "-o",
+              str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2 and not (out / RESULTS_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("env_id", "arg"),
+    [("LLMToolUse-v0", "answer_tolerance=1e999"), ("LLMToolUse-v0", "tool_error_penalty=nan"),
+     ("LLMTicTacToe-v0", "invalid_move_penalty=-1e999")],
+)  # fmt: skip
+def test_non_finite_env_arguments_are_refused_before_any_episode(tmp_path, env_id, arg):
+    result = runner.invoke(
+        app, ["eval", env_id, "-m", "scripted:random", "-a", arg, "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "must be a number" in result.output
+    assert not (tmp_path / RESULTS_FILE).exists()
+
+
+@pytest.fixture
+def html_server():
+    """A localhost web server that answers every request with an HTML page (a wrong URL)."""
+    import http.server
+    import threading
+
+    page = b"<html><body>It works!</body></html>"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_server_that_is_not_a_chat_api_is_a_failed_row_not_a_score(tmp_path, html_server):
+    result = runner.invoke(
+        app,
+        ["eval", "LLMTicTacToe-v0", "-b", html_server, "-m", "m", "-n", "2", "--max-retries",
+         "0", "-o", str(tmp_path), "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "--resume" in result.output
+    failed = list(read_records(tmp_path / RESULTS_FILE))
+    assert len(failed) == 2 and all("EndpointResponseError" in r.error for r in failed)
+    assert all("--base-url" in r.error for r in failed)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import random
+import threading
 
 import openai
 import openai._base_client as openai_base
@@ -12,7 +14,9 @@ import pytest
 
 from adapters.policies.openai_compat import (
     LOCAL_DUMMY_KEY,
+    EndpointResponseError,
     OpenAICompatiblePolicy,
+    RequestDeadlineError,
     RetryPolicy,
     SamplingArgs,
     request_messages,
@@ -162,18 +166,115 @@ async def test_empty_or_missing_content_is_an_empty_reply(content):
     assert reply.assistant_message() == {"role": "assistant", "content": ""}
 
 
-async def test_a_response_without_choices_is_an_empty_reply():
-    body = completion("x")
-    body["choices"] = []
+class RawServer(Server):
+    """Answers with raw ``httpx.Response`` objects (HTML pages, odd bodies)."""
+
+    def __call__(self, request):
+        self.requests.append(json.loads(request.content))
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return step() if callable(step) else step
+
+
+def html_page():
+    return httpx.Response(200, html="<html><body>Welcome to nginx!</body></html>")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"choices": []}, {"choices": [None]}, {"choices": [{"index": 0}]},
+     {"error": {"message": "model overloaded"}}, {"unexpected": True}],
+)  # fmt: skip
+async def test_a_body_that_is_not_a_chat_completion_is_an_endpoint_error_and_retried(body):
+    server = Server((200, body))
+    policy = make_policy(server, retry=RetryPolicy(max_retries=2, initial_delay=0.001))
+    with pytest.raises(EndpointResponseError):
+        await policy.reply(CHAT)
+    assert len(server.requests) == 3
+
+
+async def test_a_server_recovering_from_an_error_body_gives_the_real_reply():
+    server = Server((200, {"error": {"message": "busy"}}), (200, completion("<move>4</move>")))
+    assert (await make_policy(server).reply(CHAT)).text == "<move>4</move>"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [html_page, lambda: httpx.Response(200, text="plain"), lambda: httpx.Response(200, json=[1])],
+)
+async def test_a_page_that_is_not_the_api_fails_at_once_naming_the_base_url(response):
+    server = RawServer(response)
+    with pytest.raises(EndpointResponseError, match="--base-url"):
+        await make_policy(server).reply(CHAT)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [{"prompt_tokens": "12", "completion_tokens": "3"}, {"prompt_tokens": None},
+     {"prompt_tokens": -1, "completion_tokens": True}, "lots"],
+)  # fmt: skip
+async def test_malformed_usage_counts_are_dropped_not_fatal(usage):
+    body = completion("<move>4</move>")
+    body["usage"] = usage
     reply = await make_policy(Server((200, body))).reply(CHAT)
-    assert reply.text == ""
+    assert (reply.text, reply.prompt_tokens, reply.completion_tokens) == (
+        "<move>4</move>",
+        None,
+        None,
+    )
 
 
-async def test_a_body_that_is_not_a_completion_fails_clearly():
-    server = Server((200, {"unexpected": True}))
-    reply = await make_policy(server).reply(CHAT)
-    # the client is lenient with unknown fields: no choices means an empty reply, never a crash
-    assert reply.text == ""
+async def test_a_byte_trickling_server_is_cut_off_by_the_whole_request_deadline():
+    class Trickle(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b'{"choices": ['
+            while True:
+                await asyncio.sleep(0.05)
+                yield b" "
+
+    server = RawServer(lambda: httpx.Response(200, stream=Trickle()))
+    policy = make_policy(server, timeout=0.3, retry=RetryPolicy(max_retries=1, initial_delay=0.001))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(RequestDeadlineError, match=r"0\.3 s"):
+        await policy.reply(CHAT)
+    assert loop.time() - started < 3.0
+    assert len(server.requests) == 2
+
+
+@pytest.fixture
+def local_server():
+    """A real HTTP server on localhost answering every POST with one chat completion."""
+    body = json.dumps(completion("ok")).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_one_policy_serves_several_event_loops_in_turn(local_server):
+    policy = OpenAICompatiblePolicy("m", base_url=local_server, api_key="x", retry=FAST_RETRY)
+    assert asyncio.run(policy.reply(CHAT)).text == "ok"
+    assert asyncio.run(policy.reply(CHAT)).text == "ok"  # kept-alive connections of loop 1
+    asyncio.run(policy.aclose())
+    assert asyncio.run(policy.reply(CHAT)).text == "ok"
 
 
 def tool_call(call_id, name, arguments):

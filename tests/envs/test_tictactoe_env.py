@@ -394,7 +394,7 @@ INVALID_REPLIES = [
     ("", "no <move>"),
     ("<move>four</move>", "not a cell number"),
     ("<move>4.0</move>", "not a cell number"),
-    ("<move></move>", "not a cell number"),
+    ("<move></move>", "answer is empty"),
     ("<move>--4</move>", "not a cell number"),
     ("<move>9</move>", "out of range"),
     ("<move>-1</move>", "out of range"),

@@ -22,7 +22,7 @@ def db():
 
 
 def test_select_is_bounded_in_rows_and_cell_size(db):
-    result = db.query("SELECT x, s || printf('%.50c', 'x') FROM t ORDER BY x")
+    result = db.query(f"SELECT x, s || '{'x' * 50}' FROM t ORDER BY x")
     assert len(result.rows) == 10 and result.truncated and result.rows[0][0] == 1
     assert len(result.rows[0][1]) < 40 and "more]" in result.rows[0][1]
 
@@ -57,3 +57,66 @@ def test_cannot_be_pickled(db):
 
     with pytest.raises(TypeError):
         pickle.dumps(db)
+
+
+@pytest.mark.parametrize(
+    ("sql", "refused"),
+    [("SELECT printf('%.*c', 2147483647, 'x')", "printf"),
+     ("SELECT format('%d', 1)", "format"),
+     ("SELECT fts3_tokenizer('simple')", "fts3_tokenizer"),
+     ("SELECT random()", "random"), ("SELECT randomblob(8)", "randomblob"),
+     ("SELECT load_extension('/tmp/evil.so')", "load_extension"),
+     ("SELECT current_timestamp", "current_timestamp"),
+     ("SELECT instr(s, 'o') FROM t", "instr"), ("SELECT zeroblob(10)", "zeroblob"),
+     ("SELECT sqlite_version()", "sqlite_version")],
+)  # fmt: skip
+def test_functions_outside_the_allowlist_are_refused_by_name(db, sql, refused):
+    with pytest.raises(QueryError, match=rf"the SQL function {refused}\(\) is not allowed"):
+        db.query(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT date('now')", "SELECT datetime('NOW', '-1 day')", "SELECT date()",
+     "SELECT strftime('%Y', '2024-01-02', 'localtime')", "SELECT julianday('2024-01-02', 'utc')",
+     "SELECT time(lower('NOW'))", "SELECT unixepoch('now')"],
+)  # fmt: skip
+def test_date_functions_refuse_the_clock_and_time_zone(db, sql):
+    with pytest.raises(QueryError, match="read the machine's clock"):
+        db.query(sql)
+
+
+def test_date_functions_on_explicit_dates_work_as_in_sqlite(db):
+    result = db.query(
+        "SELECT date('2024-01-31', '+1 day'), strftime('%Y', '2023-05-06'), "
+        "julianday('2024-01-02') - julianday('2024-01-01')"
+    )
+    assert result.rows == (("2024-02-01", "2023", 1.0),)
+
+
+def test_temp_storage_stays_in_memory(db):
+    connection = db._connection
+    connection.set_authorizer(None)  # only to read the setting the database was locked with
+    assert connection.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+
+
+def test_a_heavy_query_is_stopped_by_the_instruction_budget_not_the_clock(db):
+    db.time_limit_s = 1e-9  # a clock-decided stop would now show up as the safety message
+    db.max_steps = 10**12
+    with pytest.raises(QueryError, match="safety limit"):
+        db.query("SELECT COUNT(*) FROM t a, t b, t c")
+    db.time_limit_s, db.max_steps = 1000.0, 200_000
+    with pytest.raises(QueryError, match="too much work"):
+        db.query("SELECT COUNT(*) FROM t a, t b, t c")
+
+
+def test_a_query_that_would_fill_memory_is_stopped_by_the_budget(db):
+    db.max_steps = 1_000_000
+    big = "y" * 900
+    with pytest.raises(QueryError, match="too much work"):
+        db.query(f"SELECT DISTINCT a.x || '{big}' || b.x || c.x FROM t a, t b, t c ORDER BY 1")
+
+
+def test_values_longer_than_the_limit_are_refused(db):
+    with pytest.raises(QueryError, match="too big"):
+        db.query(f"SELECT '{'x' * 600}' || '{'x' * 600}'")
