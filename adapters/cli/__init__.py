@@ -22,6 +22,7 @@ def _root() -> None:
 from adapters.cli import (  # noqa: E402,F401
     baseline,
     check,
+    compare,
     dagger,
     envs,
     eval,
