@@ -279,3 +279,57 @@ def test_component_rewards_read_each_envs_totals_and_skip_missing_components() -
     assert pickle.loads(pickle.dumps(rewards[0])).__name__ == "win_reward"
     with pytest.raises(ValueError, match="environments"):
         rewards[0](completions=[[]])
+
+
+def test_tool_mode_refuses_a_template_trl_cannot_parse_tool_calls_from(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+    from adapters.models import EMBEDDED_MODEL, embedded_model_path
+
+    try:
+        embedded_model_path()
+    except (ImportError, FileNotFoundError) as error:
+        pytest.skip(f"embedded model unavailable: {error}")
+    result = CliRunner().invoke(
+        app,
+        ["train-grpo-tools", "LLMTicTacToe-v0", "--model", EMBEDDED_MODEL, "-o", str(tmp_path)],
+        env={"COLUMNS": "250"},
+    )
+    assert result.exit_code == 2
+    assert "TRL parses tool calls from" in result.output
+    assert "llm-gym train-grpo" in result.output
+    assert not list(tmp_path.iterdir())
+
+
+def test_tool_mode_accepts_a_qwen_template_and_rejects_kwargs_for_a_mix(tmp_path) -> None:
+    from pathlib import Path
+
+    import transformers
+    import trl
+
+    from adapters.models import embedded_model_path
+    from adapters.training.grpo_tools import (
+        ToolGRPORunConfig,
+        check_tool_calling_template,
+        train_grpo_tools,
+    )
+
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(embedded_model_path())
+    except (ImportError, FileNotFoundError) as error:
+        pytest.skip(f"embedded model unavailable: {error}")
+    with pytest.raises(ValueError, match="text mode"):
+        check_tool_calling_template(tokenizer, "SmolLM2")
+    templates = Path(trl.__file__).parent / "chat_templates"
+    tokenizer.chat_template = (templates / "qwen2_5.jinja").read_text()
+    check_tool_calling_template(tokenizer, "SmolLM2 with a Qwen template")
+    assert tokenizer.response_template is not None
+    mixed = ToolGRPORunConfig(
+        env_ids=["LLMTicTacToe-v0", "LLMReverseText-v0"],
+        output_dir=tmp_path,
+        model="unused",
+        env_kwargs={"max_turns": 4},
+    )
+    with pytest.raises(ValueError, match="single env"):
+        train_grpo_tools(mixed)
