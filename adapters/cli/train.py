@@ -401,3 +401,73 @@ def train_grpo_command(
     console.print(f"model: {result.output_dir} (use --model {result.output_dir})")
     for name, path in result.plots.items():
         console.print(f"plot {name}: {path}")
+
+
+@app.command("train-grpo-tools")
+def train_grpo_tools_command(
+    env_ids: list[str] = typer.Argument(
+        ..., help="One or more registered env ids; several are mixed in one run."
+    ),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        help="A checkpoint or HF id whose chat template TRL parses tool calls from (Qwen "
+        "2.5/3, Llama 3.1/3.2, ...); SmolLM2 needs train-grpo (text mode).",
+    ),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Model, plots, results."),
+    env_kwargs: str | None = typer.Option(
+        None, "--env-kwargs", help="JSON env arguments (with a single env id)."
+    ),
+    rows_per_env: int = typer.Option(256, "--rows-per-env", min=1, help="Episodes per env."),
+    num_generations: int = typer.Option(8, "--num-generations", "-g", min=2, help="Group size."),
+    groups_per_step: int = typer.Option(
+        2, "--groups-per-step", min=1, help="Distinct rows (seeds) per generation batch."
+    ),
+    max_steps: int = typer.Option(10, "--max-steps", min=1),
+    learning_rate: float = typer.Option(1e-6, "--learning-rate", "--lr"),
+    loss_type: str = typer.Option("cispo", "--loss-type", help="TRL loss: cispo, dapo, grpo..."),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", min=0.0),
+    max_completion_length: int = typer.Option(
+        1024, "--max-completion-length", min=16, help="Tokens per episode (calls + results)."
+    ),
+    max_tool_calls: int | None = typer.Option(
+        None, "--max-tool-calls", min=1, help="Tool-calling rounds per episode."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    grpo_args: str | None = typer.Option(
+        None, "--grpo-args", help="JSON of further GRPOConfig arguments, passed through."
+    ),
+) -> None:
+    """GRPO in tool mode (TRL environment_factory): the model plays ENV_IDS by calling tools."""
+    from adapters.training.grpo_tools import ToolGRPORunConfig, train_grpo_tools
+
+    config = ToolGRPORunConfig(
+        env_ids=list(env_ids),
+        output_dir=output_dir,
+        model=model,
+        env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
+        rows_per_env=rows_per_env,
+        num_generations=num_generations,
+        groups_per_step=groups_per_step,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        loss_type=loss_type,
+        temperature=temperature,
+        max_completion_length=max_completion_length,
+        max_tool_calls=max_tool_calls,
+        seed=seed,
+        extra_args=_json_option(grpo_args, "--grpo-args"),
+    )
+    try:
+        result = train_grpo_tools(config)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    last = result.last_log
+    console.print(
+        f"GRPO (tool mode) done: {result.steps} steps in {result.wall_time_s:.0f} s; last "
+        f"reward {last.get('reward', float('nan')):.3f}, tool calls per episode "
+        f"{last.get('tools/call_frequency', float('nan')):.2f}"
+    )
+    for name in result.reward_names:
+        console.print(f"  {name}: {last.get(f'rewards/{name}/mean', float('nan')):.3f}")
+    console.print(f"model: {result.output_dir}")

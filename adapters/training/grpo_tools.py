@@ -1,0 +1,193 @@
+"""GRPO in tool mode: TRL's ``GRPOTrainer(environment_factory=...)`` over one or more envs.
+
+What ``llm-gym train-grpo-tools`` runs. The envs are played through the typed tools of
+:mod:`adapters.training.trl_env`; TRL generates, parses the model's tool calls, masks the tool
+results out of the loss and scores each rollout with the env's ``get_reward``. It needs a model
+whose chat template TRL can parse tool calls from (Qwen 2.5/3, Llama 3.1/3.2, LFM2, Gemma 4,
+GPT-OSS, ...); other models (the embedded SmolLM2 among them) train in text mode
+(:mod:`adapters.training.grpo`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.models import require, resolve_model_path
+from adapters.training.plots import plot_grpo_curves
+from adapters.training.sft import bf16_supported, save_model_for_inference, write_run_result
+from adapters.training.trl_env import (
+    TRAIN_SEED_START,
+    EnvRows,
+    build_tool_dataset,
+    component_rewards,
+    environment_factories,
+)
+
+
+@dataclass
+class ToolGRPORunConfig:
+    """Settings of :func:`train_grpo_tools` (the ``llm-gym train-grpo-tools`` options).
+
+    Attributes:
+        env_ids: the envs to mix; each generation batch draws rows of all of them.
+        model: a checkpoint or Hugging Face id whose chat template TRL recognises.
+        env_kwargs: env arguments for every env (only meaningful with one env).
+        rows_per_env: episodes (seeds) per env in the data set.
+        groups_per_step: distinct rows per generation batch, each played
+            ``num_generations`` times.
+        max_tool_calls: TRL's ``max_tool_calling_iterations`` (``None``: until
+            ``max_completion_length``).
+        extra_args: further ``GRPOConfig`` arguments, passed through.
+    """
+
+    env_ids: list[str]
+    output_dir: str | Path
+    model: str | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    rows_per_env: int = 256
+    first_seed: int = TRAIN_SEED_START
+    num_generations: int = 8
+    groups_per_step: int = 2
+    max_steps: int = 10
+    learning_rate: float = 1e-6
+    loss_type: str = "cispo"
+    temperature: float = 1.0
+    max_completion_length: int = 1024
+    max_tool_calls: int | None = None
+    seed: int = 0
+    extra_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ToolGRPOResult:
+    output_dir: Path
+    steps: int
+    wall_time_s: float
+    reward_names: list[str]
+    plots: dict[str, Path]
+    last_log: dict[str, Any]
+
+
+def require_environment_factory() -> Any:
+    """TRL's module, once it is known to support ``environment_factory``.
+
+    Raises:
+        ImportError: the installed TRL (< 0.29) or transformers (< 5.2) cannot run it.
+    """
+    trl = require("trl", "train")
+    transformers = require("transformers", "train")
+    if "environment_factory" not in inspect.signature(trl.GRPOTrainer.__init__).parameters:
+        raise ImportError(
+            f"tool mode needs GRPOTrainer(environment_factory=...), which TRL {trl.__version__} "
+            "lacks: install trl>=0.29"
+        )
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    if (major, minor) < (5, 2):
+        raise ImportError(
+            f"tool mode needs transformers>=5.2 (installed {transformers.__version__})"
+        )
+    return trl
+
+
+def check_tool_calling_template(tokenizer: Any, model_name: str) -> None:
+    """Make sure TRL can render tool calls for ``tokenizer`` and parse them back.
+
+    Sets the tokenizer's response template as TRL would.
+
+    Raises:
+        ValueError: the chat template is not one TRL recognises, or it drops tool messages.
+    """
+    from trl.chat_template_utils import add_response_schema, supports_tool_calling
+
+    advice = (
+        f"{model_name}'s chat template is not one TRL parses tool calls from (it knows Qwen "
+        "2.5/3, Llama 3.1/3.2, LFM2, Gemma 4, GPT-OSS, ...): train it in text mode with "
+        "`llm-gym train-grpo`, which works with any chat template"
+    )
+    has_parser = any(
+        getattr(tokenizer, name, None) is not None
+        for name in ("response_template", "response_schema")
+    )
+    if not has_parser:
+        try:
+            add_response_schema(tokenizer)
+        except ValueError as error:
+            raise ValueError(advice) from error
+    if not supports_tool_calling(tokenizer):
+        raise ValueError(advice)
+
+
+def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
+    """GRPO over ``config.env_ids`` in tool mode; saves the model, curves and a result file.
+
+    Raises:
+        ValueError: a bad setting, or a model whose template TRL cannot parse tool calls from.
+    """
+    trl = require_environment_factory()
+    torch = require("torch", "train")
+    transformers = require("transformers", "train")
+    if not config.env_ids:
+        raise ValueError("give at least one env id")
+    if config.env_kwargs and len(config.env_ids) > 1:
+        raise ValueError("env_kwargs apply to a single env; mix envs with their defaults")
+    started = time.perf_counter()
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_model_path(config.model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+    check_tool_calling_template(tokenizer, config.model or "the embedded SmolLM2")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = build_tool_dataset(
+        [EnvRows(env_id, env_kwargs=config.env_kwargs) for env_id in config.env_ids],
+        rows_per_env=config.rows_per_env,
+        first_seed=config.first_seed,
+    )
+    rewards = component_rewards(config.env_ids)
+    args = trl.GRPOConfig(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.num_generations * config.groups_per_step,
+        num_generations=config.num_generations,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        loss_type=config.loss_type,
+        temperature=config.temperature,
+        max_completion_length=config.max_completion_length,
+        max_tool_calling_iterations=config.max_tool_calls,
+        reward_weights=[0.0] * len(rewards),
+        bf16=bf16_supported(),
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        **config.extra_args,
+    )
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=torch.bfloat16 if bf16_supported() else torch.float32
+    )
+    trainer = trl.GRPOTrainer(
+        model=model,
+        reward_funcs=rewards,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        environment_factory=environment_factories(config.env_ids),
+    )
+    trainer.train()
+    save_model_for_inference(trainer.model, tokenizer, output_dir)
+    plots = plot_grpo_curves(trainer.state.log_history, output_dir)
+    train_logs = [entry for entry in trainer.state.log_history if "reward" in entry]
+    result = ToolGRPOResult(
+        output_dir=output_dir,
+        steps=trainer.state.global_step,
+        wall_time_s=time.perf_counter() - started,
+        reward_names=list(trainer.reward_func_names),
+        plots=plots,
+        last_log=train_logs[-1] if train_logs else {},
+    )
+    write_run_result(output_dir / "grpo_tools_result.json", result)
+    return result
