@@ -8,7 +8,7 @@ canonical move text, so classic-RL and LLM figures land in one table.
 
 >>> config = BaselineConfig(steps=20_000)                       # doctest: +SKIP
 >>> model = train_baseline(config, progress_bar=False)          # doctest: +SKIP
->>> records = evaluate_baseline(model, "LLMTicTacToe-v0", opponent="optimal", games=100)
+>>> records = evaluate_baseline(model, "LLMTicTacToe-v0", setting="optimal", games=100)
 ...                                                             # doctest: +SKIP
 
 stable-baselines3 and sb3-contrib come with the ``sb3`` extra (``pip install "llm-gym[sb3]"``).
@@ -30,6 +30,8 @@ import llm_gym  # noqa: F401  (registers the envs)
 from adapters.policies.base import PolicyReply
 from adapters.records import EpisodeRecord, Message
 from adapters.rollout import run_episode
+from llm_gym.envs.describe import describe
+from llm_gym.envs.tictactoe import OPPONENT_SETTINGS  # noqa: F401  (old import path)
 from llm_gym.wrappers import DiscreteStructure, NumericView
 
 if TYPE_CHECKING:
@@ -37,13 +39,6 @@ if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
 ALGORITHMS = ("maskable_ppo", "ppo", "dqn")
-
-OPPONENT_SETTINGS: dict[str, dict[str, float]] = {
-    "random": {"min_random_move_prob": 1.0, "max_random_move_prob": 1.0},
-    "mixed": {"min_random_move_prob": 0.0, "max_random_move_prob": 1.0},
-    "optimal": {"min_random_move_prob": 0.0, "max_random_move_prob": 0.0},
-}
-"""Named opponent strengths of ``LLMTicTacToe-v0`` (env keyword arguments), shared with eval."""
 
 
 def _opponent(low: float, high: float, **extra: Any) -> dict[str, Any]:
@@ -350,12 +345,15 @@ def random_legal_act(seed: int) -> Callable[[np.ndarray, np.ndarray], int]:
     return act
 
 
-def opponent_env_kwargs(opponent: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Env keyword arguments for a named opponent setting (see :data:`OPPONENT_SETTINGS`)."""
-    if opponent not in OPPONENT_SETTINGS:
-        known = ", ".join(OPPONENT_SETTINGS)
-        raise ValueError(f"opponent must be one of {known}, got {opponent!r}")
-    return {**dict(base or {}), **OPPONENT_SETTINGS[opponent]}
+def setting_env_kwargs(
+    env_id: str, setting: str, base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``base`` with the env arguments of a setting the env declares (its ``card.settings``).
+
+    Raises:
+        ValueError: the env declares no such setting.
+    """
+    return {**dict(base or {}), **describe(env_id).card.setting(setting)}
 
 
 def evaluate_agent(
@@ -396,20 +394,20 @@ def evaluate_baseline(
     model: BaseAlgorithm,
     env_id: str,
     *,
-    opponent: str,
+    setting: str,
     games: int = 1000,
     seed: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
     name: str | None = None,
     on_record: Callable[[EpisodeRecord], None] | None = None,
 ) -> list[EpisodeRecord]:
-    """Evaluate a trained model (deterministic actions) against a named opponent setting."""
+    """Evaluate a trained model (deterministic actions) in a setting the env declares."""
     return evaluate_agent(
         sb3_act(model),
         env_id,
         name=name or type(model).__name__,
         games=games,
         seed=seed,
-        env_kwargs=opponent_env_kwargs(opponent, env_kwargs),
+        env_kwargs=setting_env_kwargs(env_id, setting, env_kwargs),
         on_record=on_record,
     )

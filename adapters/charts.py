@@ -33,7 +33,7 @@ def reference_rows(
         return []
     from adapters.reference import _player_label, opponent_setting_of
 
-    setting = opponent_setting_of(env_id, env_kwargs)
+    setting = opponent_setting_of(env_id, env_kwargs, scores)
     if setting is None or setting not in scores.get("scores", {}):
         return []
     return [

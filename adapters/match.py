@@ -1,5 +1,6 @@
-"""Matches between two chat policies on the two-player text tic-tac-toe (PettingZoo AEC).
+"""Matches between two chat policies on an env's two-player view (a PettingZoo AEC env).
 
+The env declares that view in its card (:class:`llm_gym.TwoPlayerGame`; tic-tac-toe has one).
 Each player keeps its own chat (system prompt, its observations, its replies), exactly as in a
 single-player episode, and every game yields one :class:`~adapters.records.EpisodeRecord` per
 side, so :func:`adapters.summary.summarize` reports each policy with the metrics of
@@ -20,31 +21,60 @@ from typing import Any
 
 from rich.table import Table
 
+import llm_gym
 from adapters.policies.base import ChatPolicy, PolicyReply
-from adapters.records import EpisodeRecord, Message, TurnRecord
+from adapters.recorder import EpisodeRecorder, policy_name
+from adapters.records import EpisodeRecord, Message
 from adapters.summary import Summary, summarize
-from llm_gym.multiagent.tictactoe import AGENTS, MARK_OF, TicTacToeAECEnv
+from llm_gym.envs.card import TwoPlayerGame
+from llm_gym.envs.describe import describe
 from llm_gym.policies import make_scripted_policy, scripted_policy_names
 from llm_gym.seeding import derive_seed
 
-ENV_NAME = TicTacToeAECEnv.metadata["name"]
-SCRIPTED_ENV_ID = "LLMTicTacToe-v0"
-"""The scripted players of the single-player env play the two-player game too."""
-INFO_KEYS_SKIPPED_IN_TURNS = ("system_prompt", "reward_components", "role", "reward_weights")
+
+def two_player_env_ids() -> list[str]:
+    """The llm_gym envs that declare a two-player view."""
+    return [env_id for env_id in llm_gym.ENV_SPECS if describe(env_id).card.two_player]
+
+
+def two_player_game(env_id: str | None = None) -> tuple[str, TwoPlayerGame]:
+    """``(env id, its two-player view)``; without ``env_id``, the one llm_gym env that has one.
+
+    Raises:
+        ValueError: the env declares no two-player view, or ``env_id`` is needed to choose.
+    """
+    if env_id is None:
+        candidates = two_player_env_ids()
+        if len(candidates) != 1:
+            raise ValueError(f"name the env: two-player envs are {', '.join(candidates)}")
+        env_id = candidates[0]
+    game = describe(env_id).card.two_player
+    if game is None:
+        with_view = ", ".join(two_player_env_ids()) or "none"
+        raise ValueError(f"{env_id} has no two-player view; envs with one: {with_view}")
+    return env_id, game
 
 
 class ScriptedPlayer:
-    """A scripted tic-tac-toe player (``random``, ``optimal``, ...) that varies with the game seed.
+    """A scripted player of a two-player env (``random``, ``optimal``, ...) that varies with the
+    game seed.
 
     The scripted policies of ``llm_gym.policies`` are seeded once; two of them facing each other
     would replay one game forever. This player reseeds its policy from ``seed`` and the game's
-    ``infos[agent]["seed"]``, so every game of a match is different and reproducible.
+    ``infos[agent]["seed"]``, so every game of a match is different and reproducible. The
+    scripted players of the single-player env (``env_id``, default: see :func:`two_player_game`)
+    play its two-player view.
     """
 
-    def __init__(self, policy_name: str, seed: int = 0, **kwargs: Any):
-        if policy_name not in scripted_policy_names(SCRIPTED_ENV_ID):
-            known = ", ".join(scripted_policy_names(SCRIPTED_ENV_ID))
-            raise ValueError(f"no scripted tic-tac-toe player {policy_name!r}; known: {known}")
+    def __init__(
+        self, policy_name: str, seed: int = 0, *, env_id: str | None = None, **kwargs: Any
+    ):
+        self.env_id, _ = two_player_game(env_id)
+        known = scripted_policy_names(self.env_id)
+        if policy_name not in known:
+            raise ValueError(
+                f"no scripted player {policy_name!r} for {self.env_id}; known: {', '.join(known)}"
+            )
         self.policy_name = policy_name
         self.seed = seed
         self.kwargs = kwargs
@@ -59,9 +89,7 @@ class ScriptedPlayer:
     ) -> PolicyReply:
         info = info or {}
         game_seed = derive_seed(self.seed, "match-game", int(info.get("seed") or 0))
-        policy = make_scripted_policy(
-            SCRIPTED_ENV_ID, self.policy_name, seed=game_seed, **self.kwargs
-        )
+        policy = make_scripted_policy(self.env_id, self.policy_name, seed=game_seed, **self.kwargs)
         observation = str(messages[-1].get("content", "")) if messages else ""
         return PolicyReply(text=policy(observation, info))
 
@@ -72,24 +100,30 @@ class MatchGame:
 
     index: int
     seats: dict[str, str]
-    """agent (``player_1`` plays X) -> ``"A"`` or ``"B"``."""
+    """agent (``player_1`` moves first) -> ``"A"`` or ``"B"``."""
     records: dict[str, EpisodeRecord]
     """agent -> that side's episode record."""
+    sides: Mapping[str, str]
+    """agent -> the label of its side (tic-tac-toe: ``X``, ``O``)."""
 
     def record_of(self, player: str) -> EpisodeRecord:
         agent = next(a for a, p in self.seats.items() if p == player)
         return self.records[agent]
 
     def mark_of(self, player: str) -> str:
-        return next(MARK_OF[a] for a, p in self.seats.items() if p == player)
+        return next(self.sides[a] for a, p in self.seats.items() if p == player)
 
 
 @dataclass
 class MatchResult:
-    """Games between policy ``A`` and policy ``B``."""
+    """Games between policy ``A`` and policy ``B`` on the two-player view ``env``."""
 
     names: dict[str, str]
     games: list[MatchGame] = field(default_factory=list)
+    env: str = ""
+    """The two-player env's name (its ``metadata["name"]``), recorded as the records' ``env_id``."""
+    sides: tuple[str, ...] = ()
+    """The side labels, in turn order."""
 
     def records(self, player: str, mark: str | None = None) -> list[EpisodeRecord]:
         """Records of ``player`` (``"A"`` or ``"B"``), or only those where it played ``mark``."""
@@ -112,14 +146,14 @@ class MatchResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "env": ENV_NAME,
+            "env": self.env,
             "policies": dict(self.names),
             "games": len(self.games),
             "head_to_head_for_A": self.head_to_head(),
             "summaries": {
                 player: {
                     side: self.summary(player, mark).as_dict()
-                    for side, mark in (("all", None), ("X", "X"), ("O", "O"))
+                    for side, mark in (("all", None), *((label, label) for label in self.sides))
                     if self.records(player, mark)
                 }
                 for player in ("A", "B")
@@ -128,78 +162,49 @@ class MatchResult:
 
 
 async def play_game(
-    env: TicTacToeAECEnv,
+    env: Any,
     policies: Mapping[str, ChatPolicy],
     *,
     seed: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, EpisodeRecord]:
-    """Play one game; ``policies`` maps each agent (``player_1``, ``player_2``) to its policy.
+    """Play one game of a two-player AEC env; ``policies`` maps each agent to its policy.
 
     Rewards that reach a player during its opponent's move (the result of a game the opponent
     ends) are added to that player's last turn, so each record's turn rewards sum to its total.
     """
-    started = time.perf_counter()
     env.reset(seed=seed)
-    chats: dict[str, list[Message]] = {
-        agent: [{"role": "system", "content": env.infos[agent]["system_prompt"]}]
-        for agent in AGENTS
-    }
-    turns: dict[str, list[TurnRecord]] = {agent: [] for agent in AGENTS}
-    totals = {agent: dict.fromkeys(env.reward_weights, 0.0) for agent in AGENTS}
-    while not env.outcome:
-        agent = env.agent_selection
-        chats[agent].append({"role": "user", "content": env.observe(agent)["prompt"]})
-        asked = time.perf_counter()
-        reply = await policies[agent].reply(chats[agent], info=env.infos[agent])
-        latency = time.perf_counter() - asked
-        chats[agent].append(reply.assistant_message())
-        env.step(reply.text)
-        info = env.infos[agent]
-        turns[agent].append(
-            TurnRecord(
-                action=reply.text,
-                observation=env.observe(agent)["prompt"],
-                role="user",
-                reward=0.0,
-                reward_components=dict.fromkeys(env.reward_weights, 0.0),
-                invalid_action=bool(info.get("invalid_action", False)),
-                latency_s=latency,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                info={k: v for k, v in info.items() if k not in INFO_KEYS_SKIPPED_IN_TURNS},
-            )
-        )
-        for each in AGENTS:
-            components = env.infos[each].get("reward_components")
-            if components is None:
-                continue
-            last = turns[each][-1]
-            last.reward += float(env.rewards[each])
-            for name, value in components.items():
-                last.reward_components[name] += value
-                totals[each][name] += value
-    elapsed = time.perf_counter() - started
-    return {
-        agent: EpisodeRecord(
-            env_id=ENV_NAME,
-            env_kwargs=dict(env_kwargs or {}),
+    agents = list(env.possible_agents)
+    recorders = {
+        agent: EpisodeRecorder(
+            env.metadata["name"],
             seed=seed,
-            rollout=0,
-            policy=getattr(policies[agent], "name", type(policies[agent]).__name__),
-            messages=chats[agent],
-            turns=turns[agent],
-            final_observation=env.observe(agent)["prompt"],
-            total_reward=float(sum(t.reward for t in turns[agent])),
-            reward_components=totals[agent],
-            reward_weights=dict(env.reward_weights),
-            outcome=env.outcome[agent],
-            metrics=dict(env.infos[agent].get("metrics", {})),
-            terminated=bool(env.terminations[agent]),
-            truncated=bool(env.truncations[agent]),
-            wall_time_s=elapsed,
+            policy=policy_name(policies[agent]),
+            env_kwargs=env_kwargs,
         )
-        for agent in AGENTS
+        for agent in agents
+    }
+    for agent in agents:
+        recorders[agent].start(env.infos[agent])
+    while not all(env.terminations[a] or env.truncations[a] for a in agents):
+        agent = env.agent_selection
+        recorder = recorders[agent]
+        recorder.message(env.observe(agent)["prompt"], env.infos[agent].get("role", "user"))
+        asked = time.perf_counter()
+        reply = await policies[agent].reply(recorder.messages, info=env.infos[agent])
+        recorder.reply(reply, time.perf_counter() - asked)
+        env.step(reply.text)
+        recorder.step(env.observe(agent)["prompt"], env.rewards[agent], env.infos[agent])
+        for other in agents:
+            if other != agent and "reward_components" in env.infos[other]:
+                recorders[other].credit(env.rewards[other], env.infos[other])
+    return {
+        agent: recorders[agent].finish(
+            env.observe(agent)["prompt"],
+            terminated=env.terminations[agent],
+            truncated=env.truncations[agent],
+        )
+        for agent in agents
     }
 
 
@@ -212,32 +217,40 @@ async def play_match(
     env_kwargs: Mapping[str, Any] | None = None,
     concurrency: int = 4,
     on_game: Callable[[MatchGame], Awaitable[None] | None] | None = None,
+    env_id: str | None = None,
 ) -> MatchResult:
-    """Play ``games`` games; ``A`` plays X in even-numbered games and O in odd-numbered ones.
+    """Play ``games`` games; ``A`` moves first in even-numbered games, second in odd ones.
 
     Args:
         policy_a, policy_b: the two players (any chat policies: models or scripted).
         games: number of games, >= 1.
         seed: game ``g`` is reset with ``seed + g`` (passed on to the policies' records).
-        env_kwargs: keyword arguments of :class:`TicTacToeAECEnv`.
+        env_kwargs: keyword arguments of the two-player env.
         concurrency: games in flight at once (each with its own env).
         on_game: called as each game finishes (e.g. to append its records to a file).
+        env_id: the single-player env whose two-player view is played (default: the one llm_gym
+            env that has one, see :func:`two_player_game`).
     """
     if games < 1:
         raise ValueError(f"games must be >= 1, got {games}")
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     kwargs = dict(env_kwargs or {})
+    _, game_view = two_player_game(env_id)
+    env_class = game_view.load()
+    agents = list(game_view.sides)
     result = MatchResult(
-        names={"A": getattr(policy_a, "name", "A"), "B": getattr(policy_b, "name", "B")}
+        names={"A": getattr(policy_a, "name", "A"), "B": getattr(policy_b, "name", "B")},
+        env=env_class.metadata["name"],
+        sides=tuple(game_view.sides.values()),
     )
     limiter = asyncio.Semaphore(concurrency)
     players = {"A": policy_a, "B": policy_b}
 
     async def run(index: int) -> MatchGame:
-        seats = dict(zip(AGENTS, ("A", "B") if index % 2 == 0 else ("B", "A"), strict=True))
+        seats = dict(zip(agents, ("A", "B") if index % 2 == 0 else ("B", "A"), strict=True))
         async with limiter:
-            env = TicTacToeAECEnv(**kwargs)
+            env = env_class(**kwargs)
             try:
                 records = await play_game(
                     env,
@@ -247,7 +260,7 @@ async def play_match(
                 )
             finally:
                 env.close()
-        game = MatchGame(index=index, seats=seats, records=records)
+        game = MatchGame(index=index, seats=seats, records=records, sides=game_view.sides)
         if on_game is not None:
             outcome = on_game(game)
             if asyncio.iscoroutine(outcome):
@@ -272,7 +285,7 @@ def match_table(result: MatchResult, *, title: str = "Match") -> Table:
     table.add_column("format rate", justify="right")
     table.add_column("invalid / turn", justify="right")
     for player in ("A", "B"):
-        for side, mark in (("X", "X"), ("O", "O"), ("all", None)):
+        for side, mark in (*((label, label) for label in result.sides), ("all", None)):
             records = result.records(player, mark)
             if not records:
                 continue

@@ -1,10 +1,11 @@
 """Reference scores: where a policy stands between a random player and a perfect one.
 
-``llm_gym/data/reference_scores.json`` holds, for each opponent setting of ``LLMTicTacToe-v0``
-(``random``, ``mixed``, ``optimal``), the figures of three players measured through the same
-rollout and summary code as ``llm-gym eval``: the scripted random player, the trained
-``MaskablePPO`` baseline and the scripted optimal player. It is written by
-``llm-gym baseline LLMTicTacToe-v0 --reference`` (see :func:`compute_reference_scores`).
+``llm_gym/data/reference_scores.json`` holds, for each setting an env declares (its
+``card.settings``; the shipped file is for ``LLMTicTacToe-v0``: ``random``, ``mixed``,
+``optimal``), the figures of three players measured through the same rollout and summary code as
+``llm-gym eval``: the env's scripted ``random`` player, the trained ``MaskablePPO`` baseline and
+its scripted ``optimal`` player. It is written by ``llm-gym baseline ENV_ID --reference`` (see
+:func:`compute_reference_scores`); the file says which env and settings it holds.
 
 >>> scores = load_reference_scores()
 >>> sorted(scores["scores"])
@@ -27,16 +28,23 @@ from rich.table import Table
 from adapters.policies.base import ChatPolicy
 from adapters.rollout import EpisodeJob, run_episodes
 from adapters.summary import Summary, summarize
+from llm_gym.envs.describe import describe
 
 REFERENCE_ENV_ID = "LLMTicTacToe-v0"
+"""The env of the shipped reference file; kept for ``adapters/cli/train.py`` (the code here reads
+the file's own ``env_id``)."""
 REFERENCE_PLAYERS = ("random_policy", "sb3_baseline", "optimal_player")
-SCORED_KWARGS_DEFAULTS: dict[str, Any] = {
-    "model_plays": "random",
-    "invalid_move_penalty": -0.1,
-    "max_turns": 8,
-}
-"""Env arguments that change the score scale; a result is placed on the reference scale only
-when it used these values (``require_think`` changes the format rule, not the scale)."""
+SCRIPTED_REFERENCE_PLAYERS = {"random_policy": "random", "optimal_player": "optimal"}
+"""Reference player -> the env's scripted player that plays it."""
+
+
+def scored_defaults(env_id: str) -> dict[str, Any]:
+    """The env's defaults of the arguments that change the score scale (its card declares them).
+
+    A result is placed on the reference scale only when it used these values.
+    """
+    description = describe(env_id)
+    return {name: description.defaults[name] for name in description.card.score_scale_arguments}
 
 
 def reference_scores_path() -> Path:
@@ -61,19 +69,23 @@ def compact_summary(summary: Summary) -> dict[str, Any]:
     }
 
 
-def opponent_setting_of(env_id: str, env_kwargs: Mapping[str, Any]) -> str | None:
-    """The reference opponent setting an eval's env arguments match, or ``None``."""
-    from adapters.baselines import OPPONENT_SETTINGS
+def opponent_setting_of(
+    env_id: str, env_kwargs: Mapping[str, Any], scores: Mapping[str, Any] | None = None
+) -> str | None:
+    """The reference setting an eval's env arguments match, or ``None``.
 
-    if env_id.split(":")[-1] != REFERENCE_ENV_ID:
+    ``scores`` (default: the shipped file) names the env, its settings and the score-scale
+    arguments it was measured with; an argument left out counts at the env's default.
+    """
+    scores = scores if scores is not None else load_reference_scores()
+    if env_id.split(":")[-1] != scores.get("env_id"):
         return None
-    for name, default in SCORED_KWARGS_DEFAULTS.items():
-        if env_kwargs.get(name, default) != default:
+    defaults = describe(env_id).defaults
+    for name, value in scores.get("env_kwargs", {}).items():
+        if env_kwargs.get(name, defaults.get(name)) != value:
             return None
-    low = float(env_kwargs.get("min_random_move_prob", 0.0))
-    high = float(env_kwargs.get("max_random_move_prob", 1.0))
-    for setting, kwargs in OPPONENT_SETTINGS.items():
-        if (low, high) == (kwargs["min_random_move_prob"], kwargs["max_random_move_prob"]):
+    for setting, kwargs in scores.get("opponent_settings", {}).items():
+        if all(env_kwargs.get(k, defaults.get(k)) == v for k, v in kwargs.items()):
             return setting
     return None
 
@@ -96,10 +108,10 @@ def reference_table(
     scores: Mapping[str, Any] | None = None,
 ) -> Table | None:
     """The reference players next to ``summary``, or ``None`` when no setting matches."""
-    setting = opponent_setting_of(env_id, env_kwargs)
+    scores = scores if scores is not None else load_reference_scores()
+    setting = opponent_setting_of(env_id, env_kwargs, scores)
     if setting is None:
         return None
-    scores = scores if scores is not None else load_reference_scores()
     setting_scores = scores["scores"][setting]
     table = Table(
         title=f"{env_id} vs the {setting} opponent: reference scale",
@@ -148,48 +160,41 @@ def evaluate_chat_policy(
 
 
 def compute_reference_scores(
+    env_id: str,
     baseline_summaries: Mapping[str, Summary],
     *,
     games: int,
     seed: int,
     baseline: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Evaluate the scripted random and optimal players and add the baseline's summaries.
+    """Evaluate the env's scripted random and optimal players and add the baseline's summaries.
 
     Args:
-        baseline_summaries: opponent setting -> summary of the trained baseline, evaluated over
-            the same ``games`` seeds.
+        env_id: the env; every setting it declares is measured.
+        baseline_summaries: setting -> summary of the trained baseline, evaluated over the same
+            ``games`` seeds.
         games, seed: episodes per setting and the first env seed.
         baseline: what the baseline is (algo, steps, training time, command) for the record.
     """
-    from adapters.baselines import OPPONENT_SETTINGS
-    from adapters.policies import ScriptedChatPolicy
-
-    scores: dict[str, dict[str, Any]] = {}
-    for setting, kwargs in OPPONENT_SETTINGS.items():
-        if setting not in baseline_summaries:
-            raise ValueError(f"no baseline summary for the {setting} opponent")
-        players = {
-            "random_policy": ScriptedChatPolicy.for_env(REFERENCE_ENV_ID, "random"),
-            "optimal_player": ScriptedChatPolicy.for_env(REFERENCE_ENV_ID, "optimal"),
-        }
-        results = {
-            name: evaluate_chat_policy(
-                policy, REFERENCE_ENV_ID, games=games, seed=seed, env_kwargs=kwargs
-            )
-            for name, policy in players.items()
-        }
-        results["sb3_baseline"] = baseline_summaries[setting]
-        scores[setting] = {player: compact_summary(results[player]) for player in REFERENCE_PLAYERS}
-    return {
-        "env_id": REFERENCE_ENV_ID,
+    settings = {name: dict(kwargs) for name, kwargs in describe(env_id).card.settings.items()}
+    missing = [name for name in settings if name not in baseline_summaries]
+    if missing:
+        raise ValueError(f"no baseline summary for the setting(s) {', '.join(missing)}")
+    scores: dict[str, Any] = {
+        "env_id": describe(env_id).env_id,
         "games_per_setting": games,
         "first_seed": seed,
-        "opponent_settings": {name: dict(kwargs) for name, kwargs in OPPONENT_SETTINGS.items()},
-        "env_kwargs": dict(SCORED_KWARGS_DEFAULTS),
+        "opponent_settings": settings,
+        "env_kwargs": scored_defaults(env_id),
         "baseline": dict(baseline),
-        "scores": scores,
+        "scores": {name: {"sb3_baseline": None} for name in settings},
     }
+    measured = refresh_scripted_players(scores)
+    for name in settings:
+        players = measured["scores"][name]
+        players["sb3_baseline"] = compact_summary(baseline_summaries[name])
+        measured["scores"][name] = {player: players[player] for player in REFERENCE_PLAYERS}
+    return measured
 
 
 def refresh_scripted_players(scores: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,13 +204,13 @@ def refresh_scripted_players(scores: Mapping[str, Any]) -> dict[str, Any]:
     """
     from adapters.policies import ScriptedChatPolicy
 
+    env_id = scores["env_id"]
     refreshed = json.loads(json.dumps(scores))
-    players = {"random_policy": "random", "optimal_player": "optimal"}
     for setting, kwargs in scores["opponent_settings"].items():
-        for player, name in players.items():
+        for player, name in SCRIPTED_REFERENCE_PLAYERS.items():
             summary = evaluate_chat_policy(
-                ScriptedChatPolicy.for_env(REFERENCE_ENV_ID, name),
-                REFERENCE_ENV_ID,
+                ScriptedChatPolicy.for_env(env_id, name),
+                env_id,
                 games=scores["games_per_setting"],
                 seed=scores["first_seed"],
                 env_kwargs={**scores["env_kwargs"], **kwargs},

@@ -21,10 +21,14 @@ import gymnasium as gym
 
 import llm_gym  # noqa: F401  (registers the envs)
 from adapters.policies.base import ChatPolicy
-from adapters.records import EpisodeRecord, Message, TurnRecord
+from adapters.recorder import (
+    INFO_KEYS_SKIPPED_IN_TURNS,  # noqa: F401  (old import path)
+    EpisodeRecorder,
+    policy_name,
+)
+from adapters.records import EpisodeRecord
 
 T = TypeVar("T")
-INFO_KEYS_SKIPPED_IN_TURNS = ("system_prompt", "tools", "reward_components", "role")
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,15 @@ async def run_episode(
     kwargs = dict(env_kwargs or {})
     own_env = env is None
     env = gym.make(env_id, **kwargs) if env is None else env
-    started = time.perf_counter()
-    messages: list[Message] = []
-    turns: list[TurnRecord] = []
-    reward_weights: dict[str, float] = {}
-    totals: dict[str, float] = {}
-    observation, info = "", {}
+    recorder = EpisodeRecorder(
+        env_id,
+        seed=seed,
+        rollout=rollout,
+        policy=policy_name(policy),
+        env_kwargs=kwargs,
+        setting=setting,
+    )
+    observation = ""
     terminated = truncated = False
     error: str | None = None
     try:
@@ -90,64 +97,26 @@ async def run_episode(
             seed=seed, options=dict(reset_options) if reset_options is not None else None
         )
         tools = info.get("tools")
-        messages.append({"role": "system", "content": info["system_prompt"]})
-        messages.append({"role": info.get("role", "user"), "content": observation})
-        reward_weights = dict(info.get("reward_weights", {}))
-        totals = dict.fromkeys(reward_weights, 0.0)
+        recorder.start(info)
+        recorder.message(observation, info.get("role", "user"))
         while not (terminated or truncated):
             asked = time.perf_counter()
             try:
-                reply = await policy.reply(messages, tools=tools, info=info)
+                reply = await policy.reply(recorder.messages, tools=tools, info=info)
             except Exception as exc:
                 if not record_errors:
                     raise
                 error = f"{type(exc).__name__}: {exc}"
                 break
-            latency = time.perf_counter() - asked
-            messages.append(reply.assistant_message())
+            recorder.reply(reply, time.perf_counter() - asked)
             observation, reward, terminated, truncated, info = env.step(reply.text)
-            components = dict(info.get("reward_components", {}))
-            for name, value in components.items():
-                totals[name] = totals.get(name, 0.0) + value
-            turns.append(
-                TurnRecord(
-                    action=reply.text,
-                    observation=observation,
-                    role=info.get("role", "user"),
-                    reward=float(reward),
-                    reward_components=components,
-                    invalid_action=bool(info.get("invalid_action", False)),
-                    latency_s=latency,
-                    prompt_tokens=reply.prompt_tokens,
-                    completion_tokens=reply.completion_tokens,
-                    info={k: v for k, v in info.items() if k not in INFO_KEYS_SKIPPED_IN_TURNS},
-                )
-            )
+            recorder.step(observation, reward, info)
             if not (terminated or truncated):
-                messages.append({"role": info.get("role", "user"), "content": observation})
+                recorder.message(observation, info.get("role", "user"))
     finally:
         if own_env:
             env.close()
-    return EpisodeRecord(
-        env_id=env_id,
-        env_kwargs=kwargs,
-        seed=seed,
-        rollout=rollout,
-        policy=getattr(policy, "name", type(policy).__name__),
-        messages=messages,
-        turns=turns,
-        final_observation=observation if error is None else "",
-        total_reward=float(sum(t.reward for t in turns)),
-        reward_components=totals,
-        reward_weights=reward_weights,
-        outcome=None if error else info.get("outcome", "truncated" if truncated else None),
-        metrics=dict(info.get("metrics", {})) if error is None else {},
-        terminated=bool(terminated),
-        truncated=bool(truncated),
-        wall_time_s=time.perf_counter() - started,
-        error=error,
-        setting=setting,
-    )
+    return recorder.finish(observation, terminated=terminated, truncated=truncated, error=error)
 
 
 async def run_episodes(

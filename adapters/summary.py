@@ -11,8 +11,10 @@ from statistics import fmean, pstdev
 from rich.table import Table
 
 from adapters.records import EpisodeRecord
+from llm_gym.envs.card import DEFAULT_SUCCESS_OUTCOMES
 
-SUCCESS_OUTCOMES = ("win", "correct")
+SUCCESS_OUTCOMES = DEFAULT_SUCCESS_OUTCOMES
+"""Success outcomes where no env says otherwise (an env declares its own in ``card``)."""
 
 
 @dataclass

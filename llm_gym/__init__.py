@@ -6,7 +6,19 @@
 
 from llm_gym.envs import ENV_SPECS, register_envs
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.card import EnvCard, SeedRange, TwoPlayerGame
+from llm_gym.envs.describe import EnvDescription, describe
 
 __version__ = "0.1.0"
 
-__all__ = ["ENV_SPECS", "TextEnv", "__version__", "register_envs"]
+__all__ = [
+    "ENV_SPECS",
+    "EnvCard",
+    "EnvDescription",
+    "SeedRange",
+    "TextEnv",
+    "TwoPlayerGame",
+    "__version__",
+    "describe",
+    "register_envs",
+]

@@ -36,11 +36,16 @@ def baseline(
     eval_games: int = typer.Option(
         1000, "--eval-games", min=1, help="Evaluation games per opponent setting."
     ),
-    eval_seed: int = typer.Option(
-        1_000_000, "--eval-seed", help="First env seed of the evaluation games."
+    eval_seed: int | None = typer.Option(
+        None,
+        "--eval-seed",
+        help="First env seed of the evaluation games (default: the env's evaluation seeds).",
     ),
     opponents: list[str] = typer.Option(
-        ["random", "mixed", "optimal"], "--opponent", help="Opponent settings to evaluate against."
+        [],
+        "--opponent",
+        "--setting",
+        help="Settings the env declares to evaluate against; repeat (default: all of them).",
     ),
     reference: bool = typer.Option(
         False,
@@ -61,22 +66,24 @@ def baseline(
     evaluated through the chat rollout of ``llm-gym eval``, so the tables compare directly.
     """
     from adapters.baselines import (
-        OPPONENT_SETTINGS,
         BaselineConfig,
         evaluate_baseline,
         load_baseline,
         train_baseline,
     )
     from adapters.records import append_record
+    from llm_gym.envs.describe import describe
 
-    unknown = [name for name in opponents if name not in OPPONENT_SETTINGS]
+    card = describe(env_id).card
+    opponents = opponents or list(card.settings)
+    unknown = [name for name in opponents if name not in card.settings]
     if unknown:
-        known = ", ".join(OPPONENT_SETTINGS)
-        raise typer.BadParameter(
-            f"unknown opponent setting(s) {', '.join(unknown)}; known: {known}"
-        )
-    if reference and set(opponents) != set(OPPONENT_SETTINGS):
-        raise typer.BadParameter("--reference needs every opponent setting (the default)")
+        known = ", ".join(card.settings) or "none"
+        raise typer.BadParameter(f"unknown setting(s) {', '.join(unknown)}; {env_id} has: {known}")
+    if reference and set(opponents) != set(card.settings):
+        raise typer.BadParameter("--reference needs every setting of the env (the default)")
+    if eval_seed is None:
+        eval_seed = card.evaluation_seeds.start
     config = BaselineConfig(env_id=env_id, algo=algo, steps=steps, n_envs=n_envs, seed=seed)
     run_dir = output or Path("runs") / "baselines" / f"{env_id}-{algo}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +106,7 @@ def baseline(
         records = evaluate_baseline(
             model,
             env_id,
-            opponent=opponent,
+            setting=opponent,
             games=eval_games,
             seed=eval_seed,
             name=f"sb3:{algo}",
@@ -131,6 +138,7 @@ def baseline(
         from adapters.reference import compute_reference_scores, reference_scores_path
 
         scores = compute_reference_scores(
+            env_id,
             summaries,
             games=eval_games,
             seed=eval_seed,

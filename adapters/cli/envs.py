@@ -18,19 +18,26 @@ from adapters.cli import app
 def list_envs(
     all_envs: bool = typer.Option(False, "--all", help="Also list non-llm_gym registered envs."),
 ) -> None:
-    """List registered text environments with their constructor arguments and defaults."""
+    """List registered text environments: arguments and defaults, settings, scripted players."""
     from llm_gym.policies import scripted_policy_names
 
     table = Table(title="Registered environments", show_lines=True)
     table.add_column("id", style="bold")
     table.add_column("description")
     table.add_column("arguments (defaults)")
+    table.add_column("settings (--setting)")
     table.add_column("scripted players")
     ids = sorted(gym.registry) if all_envs else sorted(llm_gym.ENV_SPECS)
     for env_id in ids:
         spec = gym.spec(env_id)
         players = ", ".join(f"scripted:{name}" for name in scripted_policy_names(env_id))
-        table.add_row(env_id, describe_env(spec), describe_arguments(spec), players or "-")
+        table.add_row(
+            env_id,
+            describe_env(spec),
+            describe_arguments(spec),
+            declared_settings(env_id),
+            players or "-",
+        )
     Console().print(table)
 
 
@@ -46,6 +53,14 @@ def describe_env(spec: gym.envs.registration.EnvSpec) -> str:
         return ""
     doc = inspect.getdoc(creator) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def declared_settings(env_id: str) -> str:
+    """The names of the settings the env declares in its card ("-" for none)."""
+    try:
+        return ", ".join(llm_gym.describe(env_id).card.settings) or "-"
+    except (ImportError, AttributeError, gym.error.Error):
+        return "-"
 
 
 def describe_arguments(spec: gym.envs.registration.EnvSpec) -> str:

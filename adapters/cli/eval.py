@@ -8,6 +8,7 @@ import math
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -24,6 +25,9 @@ from adapters.cli import app
 from adapters.cli.eval_exact import EXACT_HELP, check_exact_options, run_exact_eval
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR, SamplingArgs
+
+if TYPE_CHECKING:
+    from adapters.evaluation import EvalSetting
 
 console = Console()
 err_console = Console(stderr=True)
@@ -85,13 +89,14 @@ def eval_command(
     setting: list[str] = typer.Option(
         [],
         "--setting",
-        help="An extra arm 'LABEL:key=value key=value' with its own env arguments; repeat to "
-        "compare settings in one run.",
+        help="An arm of the run: a setting the env declares by NAME (see `llm-gym list`, e.g. "
+        "optimal or hard), or 'LABEL:key=value key=value' with its own env arguments; repeat "
+        "to compare settings in one run.",
     ),
     opponent: list[str] = typer.Option(
         [],
         "--opponent",
-        help="LLMTicTacToe-v0 shortcut for --setting: random, mixed or optimal; repeat.",
+        help="Same as --setting NAME (tic-tac-toe's opponents: random, mixed, optimal); repeat.",
     ),
     num_examples: int = typer.Option(8, "--num-examples", "-n", min=1, help="Examples (seeds)."),
     rollouts_per_example: int = typer.Option(
@@ -128,7 +133,9 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results in --output."),
     chart: bool = typer.Option(False, "--chart", help="Save outcomes.png in the run folder."),
     success: list[str] = typer.Option(
-        ["win", "correct"], "--success", help="Outcomes that count as success for pass@k."
+        [],
+        "--success",
+        help="Outcomes that count as success for pass@k; repeat (default: the env's own).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     exact: bool = typer.Option(False, "--exact", help=EXACT_HELP),
@@ -141,13 +148,14 @@ def eval_command(
 
       llm-gym eval LLMTicTacToe-v0 --opponent random --opponent optimal -m scripted:optimal --chart
 
+      llm-gym eval LLMDoubleCheckMath-v0 --setting easy --setting hard -m scripted:oracle
+
       llm-gym eval LLMToolUse-v0 -b http://127.0.0.1:8080/v1 -m qwen -r 4 -o runs/tool
 
       llm-gym eval LLMTicTacToe-v0 --exact --opponent random --opponent optimal -m runs/sft/model
     """
     from adapters.evaluation import (
         EvalConfig,
-        EvalSetting,
         OutputExistsError,
         ResumeMismatchError,
         default_output_dir,
@@ -172,10 +180,10 @@ def eval_command(
             raise typer.BadParameter(f"{flag} must be a finite number, got {value}")
     try:
         env_kwargs = parse_env_args(env_arg)
-        settings = [EvalSetting.parse(text) for text in setting]
+        settings = [parse_setting(env_id, text) for text in [*setting, *opponent]]
+        success_outcomes = tuple(success) or declared_success_outcomes(env_id)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    settings += [opponent_setting(env_id, name) for name in opponent]
     spec = policy_options_to_spec(
         model=model,
         base_url=base_url,
@@ -200,7 +208,7 @@ def eval_command(
             rollouts_per_example=rollouts_per_example,
             seed_offset=seed_offset,
             concurrency=concurrency,
-            success_outcomes=tuple(success),
+            success_outcomes=success_outcomes,
         )
         check_env(env_id, [arm.env_kwargs for arm in config.arms()])
     except ValueError as error:
@@ -277,17 +285,59 @@ def eval_command(
         raise typer.Exit(1)
 
 
-def opponent_setting(env_id: str, name: str):
-    from adapters.baselines import OPPONENT_SETTINGS
-    from adapters.evaluation import EvalSetting
-    from adapters.reference import REFERENCE_ENV_ID
+def parse_setting(env_id: str, text: str) -> EvalSetting:
+    """An :class:`~adapters.evaluation.EvalSetting` from ``NAME`` (declared by the env) or
+    ``LABEL:key=value ...``.
 
-    if env_id.split(":")[-1] != REFERENCE_ENV_ID:
-        raise typer.BadParameter(f"--opponent is for {REFERENCE_ENV_ID}; use --setting for others")
-    if name not in OPPONENT_SETTINGS:
-        known = ", ".join(OPPONENT_SETTINGS)
-        raise typer.BadParameter(f"--opponent must be one of {known}, got {name!r}")
-    return EvalSetting(name, dict(OPPONENT_SETTINGS[name]))
+    Raises:
+        ValueError: an unknown name (the message lists the env's settings) or a bad argument.
+    """
+    from adapters.evaluation import EvalSetting
+
+    if ":" in text:
+        return EvalSetting.parse(text)
+    return declared_setting(env_id, text.strip())
+
+
+def declared_setting(env_id: str, name: str) -> EvalSetting:
+    """The setting ``name`` of the env's card as an :class:`~adapters.evaluation.EvalSetting`."""
+    from adapters.evaluation import EvalSetting
+    from llm_gym.envs.describe import describe
+
+    try:
+        card = describe(env_id).card
+    except gym_errors() as error:
+        raise ValueError(f"{env_id}: {error}") from error
+    try:
+        return EvalSetting(name, card.setting(name))
+    except ValueError as error:
+        raise ValueError(f"{env_id}: {error}") from error
+
+
+def opponent_setting(env_id: str, name: str) -> EvalSetting:
+    """:func:`declared_setting` with a CLI error (``--opponent``, and the training commands)."""
+    try:
+        return declared_setting(env_id, name)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+def declared_success_outcomes(env_id: str) -> tuple[str, ...]:
+    """The env's success outcomes (the defaults for an env that cannot be described)."""
+    from adapters.summary import SUCCESS_OUTCOMES
+    from llm_gym.envs.describe import describe
+
+    try:
+        return describe(env_id).card.success_outcomes
+    except gym_errors():
+        return SUCCESS_OUTCOMES
+
+
+def gym_errors() -> tuple[type[Exception], ...]:
+    """What describing an unknown or unimportable env id raises."""
+    import gymnasium as gym
+
+    return (gym.error.Error, ModuleNotFoundError, ImportError, AttributeError)
 
 
 def check_env(env_id: str, kwargs_list) -> None:

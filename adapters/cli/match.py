@@ -1,4 +1,4 @@
-"""``llm-gym match``: two policies play two-player text tic-tac-toe; results per side."""
+"""``llm-gym match``: two policies play an env's two-player view; results per side."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR
 console = Console()
 err_console = Console(stderr=True)
 
-SCRIPTED_ENV_ID = "LLMTicTacToe-v0"
 PLAYER_HELP = (
     f"'scripted:NAME' (random, optimal), '{EMBEDDED_MODEL}' (embedded), a local checkpoint or "
     "Hugging Face id, or the model name served by that side's --base-url-*."
@@ -33,8 +32,9 @@ def resolve_player(
     max_tokens: int | None,
     concurrency: int,
     seed: int,
+    env_id: str,
 ) -> ChatPolicy:
-    """The chat policy of one side.
+    """The chat policy of one side of ``env_id``'s two-player view.
 
     Scripted players are reseeded from each game's seed (:class:`~adapters.match.ScriptedPlayer`)
     so that two of them do not replay one game; every other model is built by
@@ -46,7 +46,7 @@ def resolve_player(
 
     if base_url is None and model.startswith(SCRIPTED_PREFIX):
         try:
-            return ScriptedPlayer(model[len(SCRIPTED_PREFIX) :], seed=seed)
+            return ScriptedPlayer(model[len(SCRIPTED_PREFIX) :], seed=seed, env_id=env_id)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
     spec = PolicySpec(
@@ -59,7 +59,7 @@ def resolve_player(
         seed=seed,
     )
     try:
-        return make_policy(spec, env_id=SCRIPTED_ENV_ID)
+        return make_policy(spec, env_id=env_id)
     except (ValueError, ImportError) as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
@@ -69,6 +69,11 @@ def resolve_player(
 def match(
     player_a: str = typer.Argument(..., help=f"Player A: {PLAYER_HELP}"),
     player_b: str = typer.Argument(..., help=f"Player B: {PLAYER_HELP}"),
+    env_id: str | None = typer.Option(
+        None,
+        "--env",
+        help="An env with a two-player view (default: the only one, LLMTicTacToe-v0).",
+    ),
     games: int = typer.Option(100, "--games", "-n", min=1, help="Games; sides swap every game."),
     seed: int = typer.Option(0, "--seed", help="Game g is reset with seed + g."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Games in flight."),
@@ -91,10 +96,10 @@ def match(
         None, "--output", "-o", help="Folder for results.jsonl (both sides) and summary.json."
     ),
 ) -> None:
-    """Play PLAYER_A against PLAYER_B on two-player text tic-tac-toe and report each side.
+    """Play PLAYER_A against PLAYER_B on an env's two-player view and report each side.
 
-    Both players get the prompts of LLMTicTacToe-v0 and keep their own chat; A plays X in even
-    games and O in odd ones. Examples:
+    Both players get the prompts of the single-player env (tic-tac-toe by default) and keep
+    their own chat; A moves first in even games and second in odd ones. Examples:
 
       llm-gym match scripted:optimal scripted:random -n 200
 
@@ -102,11 +107,17 @@ def match(
 
       llm-gym match model-a model-b --base-url-a URL_A --base-url-b URL_B -o runs/match
     """
-    from adapters.match import match_table, play_match
+    from adapters.cli.eval import gym_errors
+    from adapters.match import match_table, play_match, two_player_game
     from adapters.policies.factory import close_policy
     from adapters.records import append_record
 
+    try:
+        env_id, _ = two_player_game(env_id)
+    except (ValueError, *gym_errors()) as error:
+        raise typer.BadParameter(str(error)) from error
     options = {
+        "env_id": env_id,
         "api_key_var": api_key_var,
         "temperature": temperature,
         "max_tokens": max_tokens,
@@ -139,6 +150,7 @@ def match(
                 env_kwargs=env_kwargs,
                 concurrency=concurrency,
                 on_game=save,
+                env_id=env_id,
             )
         finally:
             await close_policy(policy_a)

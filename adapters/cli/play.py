@@ -1,15 +1,16 @@
-"""``llm-gym play``: a person plays tic-tac-toe in the terminal against a model or a solver.
+"""``llm-gym play``: a person plays a two-player env in the terminal against a model or a solver.
 
-The game is the two-player text tic-tac-toe (:mod:`llm_gym.multiagent.tictactoe`): the model
-gets exactly the prompts of ``LLMTicTacToe-v0``, the person sees the same board and types a cell
-number (or a full reply such as ``<move>4</move>``).
+The game is the two-player view an env declares in its card (tic-tac-toe's is
+:mod:`llm_gym.multiagent.tictactoe`): the model gets exactly the prompts of the single-player
+env, the person sees the same board and types a move (a cell number for tic-tac-toe, which the
+card's ``typed_move`` turns into ``<move>4</move>``) or a full reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 import typer
@@ -22,7 +23,6 @@ from adapters.policies.base import ChatPolicy, PolicyReply
 from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR
 from adapters.records import Message
 
-PLAYABLE = ("LLMTicTacToe-v0",)
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 
 
@@ -33,15 +33,22 @@ class QuitGameError(Exception):
 class HumanPolicy:
     """A chat policy that shows each prompt and reads the reply from a text stream.
 
-    A bare number ``N`` becomes ``<move>N</move>``; anything else is sent as typed, so a person
-    can also try malformed replies and see the env's feedback.
+    ``to_reply`` turns what the person typed into the reply (e.g. a bare cell number into
+    ``<move>N</move>``, see :meth:`llm_gym.TwoPlayerGame.reply_to`); a person can also type a
+    malformed reply and see the env's feedback.
     """
 
     name = "human"
 
-    def __init__(self, console: Console, stream: TextIO | None = None):
+    def __init__(
+        self,
+        console: Console,
+        stream: TextIO | None = None,
+        to_reply: Callable[[str], str] = str.strip,
+    ):
         self.console = console
         self.stream = stream
+        self.to_reply = to_reply
 
     async def reply(
         self,
@@ -52,16 +59,14 @@ class HumanPolicy:
     ) -> PolicyReply:
         prompt = str(messages[-1].get("content", "")) if messages else ""
         self.console.print(Panel(prompt, title="you", title_align="left", style="cyan"))
-        self.console.print("your move (cell 0-8, q to quit): ", end="")
+        self.console.print("your move (q to quit): ", end="")
         line = await asyncio.to_thread((self.stream or sys.stdin).readline)
         if not line:
             raise QuitGameError("end of input")
         text = line.strip()
         if text.lower() in QUIT_WORDS:
             raise QuitGameError("quit")
-        if text.isdigit():
-            text = f"<move>{text}</move>"
-        return PolicyReply(text=text)
+        return PolicyReply(text=self.to_reply(text))
 
 
 class ShownPolicy:
@@ -88,7 +93,13 @@ class ShownPolicy:
 
 
 def make_opponent(
-    model: str, *, base_url: str | None, api_key_var: str, max_tokens: int, seed: int
+    model: str,
+    *,
+    base_url: str | None,
+    api_key_var: str,
+    max_tokens: int,
+    seed: int,
+    env_id: str,
 ) -> ChatPolicy:
     """``scripted:NAME``, an endpoint model (``base_url``) or a local model (default embedded)."""
     from adapters.policies.factory import PolicySpec, make_policy
@@ -97,7 +108,7 @@ def make_opponent(
     if model.startswith("scripted:") and not base_url:
         from adapters.match import ScriptedPlayer
 
-        return ScriptedPlayer(model.split(":", 1)[1], seed=seed)
+        return ScriptedPlayer(model.split(":", 1)[1], seed=seed, env_id=env_id)
     spec = PolicySpec(
         model=model,
         base_url=base_url,
@@ -106,12 +117,14 @@ def make_opponent(
         local_batch_size=1,
         seed=seed,
     )
-    return make_policy(spec, env_id="LLMTicTacToe-v0")
+    return make_policy(spec, env_id=env_id)
 
 
 @app.command("play")
 def play(
-    env_id: str = typer.Argument("LLMTicTacToe-v0", help="The game: LLMTicTacToe-v0."),
+    env_id: str | None = typer.Argument(
+        None, help="An env with a two-player view (default: the only one, LLMTicTacToe-v0)."
+    ),
     model: str = typer.Option(
         EMBEDDED_MODEL,
         "--model",
@@ -121,38 +134,49 @@ def play(
     ),
     base_url: str | None = typer.Option(None, "--base-url", "-b", help="OpenAI-compatible URL."),
     api_key_var: str = typer.Option(DEFAULT_API_KEY_VAR, "--api-key-var", "-k"),
-    play_as: str = typer.Option("X", "--as", help="Your mark: X (moves first) or O."),
+    play_as: str | None = typer.Option(
+        None, "--as", help="Your side, e.g. X (moves first) or O (default: the first side)."
+    ),
     games: int = typer.Option(1, "--games", min=1, help="Games to play."),
     seed: int = typer.Option(0, "--seed", help="Game g uses seed + g."),
     max_tokens: int = typer.Option(64, "--max-tokens", min=1, help="Model reply length."),
     require_think: bool = typer.Option(False, "--require-think"),
 ) -> None:
-    """Play tic-tac-toe against the embedded model, an endpoint or the optimal player."""
-    from adapters.match import play_game
-    from llm_gym.multiagent.tictactoe import AGENTS, MARK_OF, TicTacToeAECEnv
+    """Play an env's two-player view (tic-tac-toe) against a model, an endpoint or a solver."""
+    from adapters.cli.eval import gym_errors
+    from adapters.match import play_game, two_player_game
 
-    if env_id.split(":")[-1] not in PLAYABLE:
-        raise typer.BadParameter(f"playable games: {', '.join(PLAYABLE)}")
-    mark = play_as.upper()
-    if mark not in ("X", "O"):
-        raise typer.BadParameter("--as must be X or O")
+    try:
+        env_id, game_view = two_player_game(env_id)
+    except (ValueError, *gym_errors()) as error:
+        raise typer.BadParameter(f"not playable: {error}") from error
+    sides = {label.upper(): agent for agent, label in game_view.sides.items()}
+    mark = (play_as or next(iter(sides))).upper()
+    if mark not in sides:
+        raise typer.BadParameter(f"--as must be one of {', '.join(sides)}, got {play_as!r}")
     console = Console()
     try:
         opponent = make_opponent(
-            model, base_url=base_url, api_key_var=api_key_var, max_tokens=max_tokens, seed=seed
+            model,
+            base_url=base_url,
+            api_key_var=api_key_var,
+            max_tokens=max_tokens,
+            seed=seed,
+            env_id=env_id,
         )
     except (ValueError, ImportError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
-    human_agent = next(a for a in AGENTS if MARK_OF[a] == mark)
-    other = next(a for a in AGENTS if a != human_agent)
+    human_agent = sides[mark]
+    other = next(a for a in game_view.sides if a != human_agent)
     policies: dict[str, ChatPolicy] = {
-        human_agent: HumanPolicy(console),
+        human_agent: HumanPolicy(console, to_reply=game_view.reply_to),
         other: ShownPolicy(opponent, console),
     }
+    env_class = game_view.load()
     tally: dict[str, int] = {}
     for game in range(games):
-        env = TicTacToeAECEnv(require_think=require_think)
+        env = env_class(require_think=require_think)
         try:
             records = asyncio.run(play_game(env, policies, seed=seed + game))
         except QuitGameError:

@@ -33,6 +33,7 @@ from adapters.exact import MESSAGE_KEYS, conversation_key, decision_prompts
 from adapters.policies.base import ChatPolicy, PolicyReply
 from adapters.records import EpisodeRecord, Message, append_record
 from adapters.rollout import EpisodeJob, run_episodes, run_sync
+from llm_gym.envs.describe import describe
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class EpisodeFilter:
     """Which teacher episodes make good training data.
 
     Attributes:
-        outcomes: allowed ``outcome`` values (``None``: any). Tic-tac-toe's default keeps wins and
-            draws, as the reference recipe did: losses would teach bad play.
+        outcomes: allowed ``outcome`` values (``None``: any). :func:`default_filter` keeps the
+            outcomes the env declares worth teaching (tic-tac-toe: wins and draws, as the
+            reference recipe did; losses would teach bad play).
         min_format_rate: smallest allowed share of well-formatted replies, read from the
             episode's ``format_rate`` metric, else from its ``format`` reward component.
         max_invalid_actions: most invalid replies allowed in an episode (``None``: no limit).
@@ -77,17 +79,9 @@ class EpisodeFilter:
         return self.reason_to_drop(record) is None
 
 
-DEFAULT_OUTCOMES: dict[str, frozenset[str]] = {
-    "LLMTicTacToe-v0": frozenset({"win", "draw"}),
-}
-"""Per-env default of :attr:`EpisodeFilter.outcomes`; other envs keep their success outcomes."""
-
-SUCCESS_OUTCOMES = frozenset({"win", "correct", "success", "solved"})
-
-
 def default_filter(env_id: str) -> EpisodeFilter:
-    """The filter ``llm-gym sft-data`` uses unless told otherwise."""
-    return EpisodeFilter(outcomes=DEFAULT_OUTCOMES.get(env_id, SUCCESS_OUTCOMES))
+    """The filter ``llm-gym sft-data`` uses unless told otherwise: the env's teaching outcomes."""
+    return EpisodeFilter(outcomes=frozenset(describe(env_id).card.outcomes_to_teach()))
 
 
 def episode_format_rate(record: EpisodeRecord) -> float | None:

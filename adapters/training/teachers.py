@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from adapters.policies.base import ChatPolicy
+from llm_gym.envs.describe import describe
+
+
+def default_teacher(env_id: str) -> str:
+    """The model spec of the env's default teacher (``scripted:NAME``, declared in its card).
+
+    Raises:
+        ValueError: the env declares no teacher and has not exactly one scripted player.
+    """
+    from adapters.policies.factory import SCRIPTED_PREFIX
+
+    description = describe(env_id)
+    name = description.teacher()
+    if name is None:
+        players = ", ".join(description.scripted_players) or "none"
+        raise ValueError(
+            f"{env_id} declares no default teacher (scripted players: {players}); "
+            "name one, e.g. --teacher scripted:NAME or a model"
+        )
+    return f"{SCRIPTED_PREFIX}{name}"
 
 
 def make_teacher(
     env_id: str,
-    spec: str,
+    spec: str | None = None,
     *,
     base_url: str | None = None,
     seed: int = 0,
@@ -16,13 +36,16 @@ def make_teacher(
 ) -> ChatPolicy:
     """A teacher from a model spec, as ``llm-gym eval --model`` reads it.
 
-    ``scripted:optimal`` is tic-tac-toe's offline teacher (a perfect player that writes short
-    reasoning); a checkpoint folder, Hugging Face id or the embedded model's name gives a local
-    model; with ``base_url``, ``spec`` is the model name at an OpenAI-compatible endpoint.
+    ``None`` (or a bare ``scripted:``) is the env's declared teacher (:func:`default_teacher`,
+    e.g. tic-tac-toe's ``scripted:optimal``, a perfect player that writes short reasoning); a
+    checkpoint folder, Hugging Face id or the embedded model's name gives a local model; with
+    ``base_url``, ``spec`` is the model name at an OpenAI-compatible endpoint.
     """
-    from adapters.policies.factory import PolicySpec, make_policy
+    from adapters.policies.factory import SCRIPTED_PREFIX, PolicySpec, make_policy
     from adapters.policies.openai_compat import SamplingArgs
 
+    if spec is None or (base_url is None and spec == SCRIPTED_PREFIX):
+        spec = default_teacher(env_id)
     sampling = SamplingArgs(temperature=temperature, max_tokens=max_tokens)
     policy_spec = PolicySpec(model=spec, base_url=base_url, sampling=sampling, seed=seed)
     scripted_kwargs = {"seed": seed} if policy_spec.kind == "scripted" else None

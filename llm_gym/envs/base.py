@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 
+from llm_gym.envs.card import EnvCard
 from llm_gym.parsing import MAX_REPLY_CHARS, unreadable_reply
 from llm_gym.spaces import text_space, to_charset
 from llm_gym.validation import check_render_mode
@@ -32,6 +33,9 @@ class TextEnv(gym.Env[str, str]):
     an episode gives the episode score, and summing ``reward_components`` gives each
     component's episode total.
 
+    A subclass declares its evaluation settings, training strata, success outcomes and the like
+    in the class attribute :attr:`card` (see :mod:`llm_gym.envs.card`).
+
     A reply longer than the action space's ``max_length`` is not read: it is an invalid action
     (see :meth:`reply_error`), so no reply can make a step cost more than a bounded parse.
     Stepping before the first ``reset()`` raises :class:`gymnasium.error.ResetNeeded`.
@@ -40,6 +44,8 @@ class TextEnv(gym.Env[str, str]):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}
     max_observation_length: ClassVar[int] = 8192
     max_action_length: ClassVar[int] = MAX_REPLY_CHARS
+    card: ClassVar[EnvCard] = EnvCard()
+    """What tools need to know about the env (settings, strata, success outcomes, seeds...)."""
 
     def __init__(
         self,

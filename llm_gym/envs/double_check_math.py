@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.card import EnvCard
 from llm_gym.games.math_problems import DIFFICULTIES, MathProblem, generate_problem
 from llm_gym.parsing import parse_boxed_answer
 from llm_gym.scoring import math_answer_matches
@@ -64,6 +65,12 @@ class DoubleCheckMathEnv(TextEnv):
     ## Version History
     - v0: initial version.
     """
+
+    card = EnvCard(
+        settings={level: {"difficulty": level} for level in DIFFICULTIES},
+        success_outcomes=("correct",),
+        teacher="oracle",
+    )
 
     def __init__(
         self,

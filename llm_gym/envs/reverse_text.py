@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.card import EnvCard
 from llm_gym.games.text_corpus import LENGTHS, generate_text
 from llm_gym.parsing import parse_answer
 from llm_gym.scoring import lcs_ratio
@@ -64,6 +65,12 @@ class ReverseTextEnv(TextEnv):
     ## Version History
     - v0: initial version.
     """
+
+    card = EnvCard(
+        settings={level: {"length": level} for level in LENGTHS},
+        success_outcomes=("correct",),
+        teacher="oracle",
+    )
 
     def __init__(
         self,

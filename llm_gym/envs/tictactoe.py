@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.card import EnvCard, TwoPlayerGame
 from llm_gym.envs.chance import (
     ChanceChooser,
     ChanceEvent,
@@ -27,6 +28,35 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 Outcome = Literal["win", "draw", "loss", "truncated"]
 WIN_REWARD: dict[str, float] = {"win": 1.0, "draw": 0.5, "loss": 0.0, "truncated": 0.0}
+
+
+OPPONENT_SETTINGS: dict[str, dict[str, float]] = {
+    "random": {"min_random_move_prob": 1.0, "max_random_move_prob": 1.0},
+    "mixed": {"min_random_move_prob": 0.0, "max_random_move_prob": 1.0},
+    "optimal": {"min_random_move_prob": 0.0, "max_random_move_prob": 0.0},
+}
+"""Named opponent strengths (env arguments): the evaluation settings of the env."""
+
+
+def random_move_strata(low: float, high: float, count: int) -> dict[str, dict[str, float]]:
+    """``count`` equal-width bins of the opponent's random-move probability over ``[low, high]``.
+
+    >>> random_move_strata(0.2, 0.7, 2)  # doctest: +NORMALIZE_WHITESPACE
+    {'random-moves-0.2-0.45': {'min_random_move_prob': 0.2, 'max_random_move_prob': 0.45},
+     'random-moves-0.45-0.7': {'min_random_move_prob': 0.45, 'max_random_move_prob': 0.7}}
+    """
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"need 0 <= low <= high <= 1, got {low}, {high}")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be an integer >= 1, got {count!r}")
+    edges = [round(low + (high - low) * i / count, 6) for i in range(count + 1)]
+    return {
+        f"random-moves-{edges[i]:g}-{edges[i + 1]:g}": {
+            "min_random_move_prob": edges[i],
+            "max_random_move_prob": edges[i + 1],
+        }
+        for i in range(count)
+    }
 
 
 def read_move(
@@ -119,11 +149,29 @@ class TicTacToeEnv(TextEnv):
     ``opponent_move`` (:meth:`opponent_move_event`). Without the option, episodes are drawn from
     the seed as always.
 
+    ## Declared for tools (``card``)
+    Settings ``random``, ``mixed`` and ``optimal`` (opponent strengths); training strata: two bins
+    of the random-move probability over 0.2-0.7; success: ``win``; SFT data keeps wins and draws,
+    taught by the scripted ``optimal`` player; a two-player view (``llm-gym match``/``play``).
+
     ## Version History
     - v0: initial version.
     """
 
     accepts_chance_chooser = True
+    card = EnvCard(
+        settings=OPPONENT_SETTINGS,
+        strata=random_move_strata(0.2, 0.7, 2),
+        success_outcomes=("win",),
+        teaching_outcomes=("win", "draw"),
+        teacher="optimal",
+        score_scale_arguments=("model_plays", "invalid_move_penalty", "max_turns"),
+        two_player=TwoPlayerGame(
+            "llm_gym.multiagent.tictactoe:TicTacToeAECEnv",
+            sides={"player_1": "X", "player_2": "O"},
+            typed_move="<move>{}</move>",
+        ),
+    )
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.card import EnvCard
 from llm_gym.parsing import ToolCallRequest, parse_tool_reply
 from llm_gym.scoring import normalise_text_answer, numbers_match
 from llm_gym.seeding import derive_seed, derive_uniforms, episode_seed_from
@@ -83,6 +84,13 @@ class ToolUseEnv(TextEnv):
     ## Version History
     - v0: initial version.
     """
+
+    card = EnvCard(
+        settings={level: {"difficulty": level} for level in ShopTask.difficulties},
+        success_outcomes=("correct",),
+        teacher="oracle",
+    )
+    """Settings are the shop task's difficulties; an env made with another ``task`` has its own."""
 
     def __init__(
         self,

@@ -9,13 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.baselines import (
-    OPPONENT_SETTINGS,
     BaselineConfig,
     evaluate_agent,
     evaluate_baseline,
     load_baseline,
-    opponent_env_kwargs,
     random_legal_act,
+    setting_env_kwargs,
     train_baseline,
 )
 from adapters.cli import app
@@ -29,6 +28,7 @@ from adapters.reference import (
 )
 from adapters.rollout import run_episode_sync
 from adapters.summary import summarize
+from llm_gym.envs.tictactoe import OPPONENT_SETTINGS
 
 ENV_ID = "LLMTicTacToe-v0"
 
@@ -55,7 +55,7 @@ def test_random_agent_evaluates_like_an_llm_and_never_plays_illegal() -> None:
         ENV_ID,
         name="random-agent",
         games=60,
-        env_kwargs=opponent_env_kwargs("optimal"),
+        env_kwargs=setting_env_kwargs(ENV_ID, "optimal"),
     )
     summary = summarize(records)
     assert summary.episodes == 60 and summary.invalid_action_rate == 0.0
@@ -78,12 +78,12 @@ def test_illegal_actions_get_the_text_envs_penalty() -> None:
 
 
 def test_opponent_settings() -> None:
-    assert opponent_env_kwargs("random") == {
+    assert setting_env_kwargs(ENV_ID, "random") == {
         "min_random_move_prob": 1.0,
         "max_random_move_prob": 1.0,
     }
-    with pytest.raises(ValueError, match="opponent"):
-        opponent_env_kwargs("grandmaster")
+    with pytest.raises(ValueError, match=r"no setting .grandmaster.*random, mixed, optimal"):
+        setting_env_kwargs(ENV_ID, "grandmaster")
     assert opponent_setting_of(ENV_ID, {}) == "mixed"
     assert opponent_setting_of(ENV_ID, {"max_random_move_prob": 0.0}) == "optimal"
     assert opponent_setting_of(ENV_ID, {"max_turns": 3, "max_random_move_prob": 0.0}) is None
@@ -112,9 +112,15 @@ def test_shipped_reference_scores_are_consistent() -> None:
 
 def test_reference_table_places_a_summary() -> None:
     records = evaluate_agent(
-        random_legal_act(1), ENV_ID, name="r", games=10, env_kwargs=opponent_env_kwargs("random")
+        random_legal_act(1),
+        ENV_ID,
+        name="r",
+        games=10,
+        env_kwargs=setting_env_kwargs(ENV_ID, "random"),
     )
-    table = reference_table(summarize(records), ENV_ID, opponent_env_kwargs("random"), name="r")
+    table = reference_table(
+        summarize(records), ENV_ID, setting_env_kwargs(ENV_ID, "random"), name="r"
+    )
     assert table is not None and table.row_count == 4
     assert [column.header for column in table.columns][1:4] == ["win", "draw", "loss"]
     assert "truncated" not in [column.header for column in table.columns]
@@ -122,7 +128,7 @@ def test_reference_table_places_a_summary() -> None:
 
 
 def test_reference_table_shows_truncated_games() -> None:
-    kwargs = opponent_env_kwargs("optimal")
+    kwargs = setting_env_kwargs(ENV_ID, "optimal")
     policy = ScriptedChatPolicy(lambda observation, info: "no move here", "silent")
     records = [run_episode_sync(ENV_ID, policy, seed=seed, env_kwargs=kwargs) for seed in range(3)]
     table = reference_table(summarize(records), ENV_ID, kwargs, name="silent")
@@ -153,7 +159,7 @@ def test_training_smoke_run_saves_loads_and_evaluates(algo: str, tmp_path) -> No
         model.predict(observation, deterministic=True)[0],
         loaded.predict(observation, deterministic=True)[0],
     )
-    records = evaluate_baseline(loaded, ENV_ID, opponent="random", games=20)
+    records = evaluate_baseline(loaded, ENV_ID, setting="random", games=20)
     summary = summarize(records)
     assert summary.episodes == 20
     if algo == "maskable_ppo":

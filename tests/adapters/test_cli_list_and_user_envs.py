@@ -62,6 +62,7 @@ def test_list_shows_every_env_with_arguments_and_scripted_players():
         assert env_id in result.output
     assert "max_random_move_prob=1.0" in result.output
     assert "scripted:optimal" in result.output
+    assert "random, mixed, optimal" in result.output and "easy, medium, hard" in result.output
 
 
 def test_eval_of_an_env_from_a_user_package(tmp_path, monkeypatch):

@@ -10,7 +10,6 @@ import pytest
 from numpy.polynomial import Polynomial
 from typer.testing import CliRunner
 
-from adapters.baselines import OPPONENT_SETTINGS
 from adapters.cli import app
 from adapters.evaluation import (
     METADATA_FILE,
@@ -26,7 +25,7 @@ from adapters.policies.base import PolicyReply
 from adapters.policies.factory import PolicySpec
 from adapters.records import read_records
 from adapters.rollout import run_sync
-from llm_gym.envs.tictactoe import WIN_REWARD
+from llm_gym.envs.tictactoe import OPPONENT_SETTINGS, WIN_REWARD
 from llm_gym.games import tictactoe as ttt
 from llm_gym.policies import make_scripted_policy
 

@@ -158,7 +158,7 @@ def test_two_endpoint_models_play_each_other() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="games"):
         play_match_sync(ScriptedPlayer("random"), ScriptedPlayer("random"), games=0)
-    with pytest.raises(ValueError, match="no scripted tic-tac-toe player"):
+    with pytest.raises(ValueError, match="no scripted player 'grandmaster' for LLMTicTacToe-v0"):
         ScriptedPlayer("grandmaster")
 
 
@@ -180,4 +180,4 @@ def test_match_command(tmp_path) -> None:
 def test_match_command_rejects_unknown_players() -> None:
     result = CliRunner().invoke(app, ["match", "scripted:optimal", "scripted:grandmaster"])
     assert result.exit_code == 2
-    assert "no scripted tic-tac-toe player 'grandmaster'" in result.output
+    assert "no scripted player 'grandmaster'" in result.output

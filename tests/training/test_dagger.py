@@ -8,10 +8,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from adapters.baselines import OPPONENT_SETTINGS
 from adapters.cli import app
 from adapters.policies.base import PolicyReply
 from adapters.training.dagger import collect_dagger_rows_sync, reply_mistakes
+from llm_gym.envs.tictactoe import OPPONENT_SETTINGS
 from llm_gym.games import tictactoe as ttt
 from llm_gym.policies import make_scripted_policy
 

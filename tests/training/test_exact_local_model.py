@@ -7,12 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from adapters.baselines import OPPONENT_SETTINGS
 from adapters.cli import app
 from adapters.evaluation import RESULTS_FILE, SUMMARY_FILE
 from adapters.exact import MemoPolicy, decision_weights, walk_sync
 from adapters.policies.local import LocalChatPolicy
 from adapters.records import read_records
+from llm_gym.envs.tictactoe import OPPONENT_SETTINGS
 
 ENV = "LLMTicTacToe-v0"
 

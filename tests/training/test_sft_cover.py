@@ -8,12 +8,12 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from adapters.baselines import OPPONENT_SETTINGS
 from adapters.cli import app
 from adapters.exact import MemoPolicy, walk_sync
 from adapters.policies import ScriptedChatPolicy
 from adapters.training.sft_cover import coverage, generate_cover_data_sync
 from adapters.training.sft_data import generate_sft_data_sync
+from llm_gym.envs.tictactoe import OPPONENT_SETTINGS
 from llm_gym.games import tictactoe as ttt
 from llm_gym.policies import make_scripted_policy
 
