@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -540,15 +541,22 @@ def row_env_kwargs(row: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else dict(value)
 
 
-def _generation_context(trainer: Any) -> Any:
+@contextmanager
+def _generation_context(trainer: Any) -> Iterator[Any]:
+    """The trainer's model ready for generation: unwrapped, gradient checkpointing off, under
+    the trainer's autocast (bf16 on a GPU that has it; the weights stay float32)."""
     from trl.models.utils import unwrap_model_for_generation
 
-    return unwrap_model_for_generation(
-        trainer.model_wrapped,
-        trainer.accelerator,
-        gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
-        gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs,
-    )
+    with (
+        unwrap_model_for_generation(
+            trainer.model_wrapped,
+            trainer.accelerator,
+            gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+            gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs,
+        ) as model,
+        trainer.accelerator.autocast(),
+    ):
+        yield model
 
 
 def _any_process_active(accelerator: Any) -> Any:
