@@ -27,6 +27,7 @@ valid for fixed weights: call :meth:`GenerationEngine.clear_cache` after an opti
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import OrderedDict
@@ -34,6 +35,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from adapters.models import require
+
+_cache_utils = require("transformers.cache_utils", "local")
+DynamicCache, DynamicLayer = _cache_utils.DynamicCache, _cache_utils.DynamicLayer
 
 DEFAULT_CACHE_BYTES = 2 * 2**30
 """Default bound of the prefix cache: 2 GiB (about 45k tokens of the embedded model in float32)."""
@@ -310,6 +316,56 @@ class GenerationEngine:
                 context.__exit__(None, None, None)
 
 
+class _ReservedLayer(DynamicLayer):
+    """A full-attention cache layer that writes new keys and values into reserved room.
+
+    ``DynamicLayer`` concatenates at every update, copying the whole cache at every decoding
+    step; this layer grows its buffer by ``reserve`` tokens at a time and exposes views.
+    """
+
+    def __init__(self, reserve: int, keys: Any = None, values: Any = None):
+        super().__init__()
+        self.reserve = reserve
+        self.length = 0
+        if keys is not None:
+            self._grow(keys, values, keys.shape[-2] + reserve)
+            self._write(keys, values)
+
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> Any:
+        needed = self.length + key_states.shape[-2]
+        if not self.is_initialized or needed > self.buffer_keys.shape[-2]:
+            self._grow(key_states, value_states, needed + self.reserve)
+        self._write(key_states, value_states)
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: Any) -> None:
+        self.buffer_keys = self.buffer_keys[indices]
+        self.buffer_values = self.buffer_values[indices]
+        self._expose()
+
+    def _grow(self, key_like: Any, value_like: Any, capacity: int) -> None:
+        batch = key_like.shape[0]
+        keys = key_like.new_empty((batch, key_like.shape[1], capacity, key_like.shape[3]))
+        values = value_like.new_empty((batch, value_like.shape[1], capacity, value_like.shape[3]))
+        if self.is_initialized and self.length:
+            keys[:, :, : self.length] = self.keys
+            values[:, :, : self.length] = self.values
+        self.buffer_keys, self.buffer_values = keys, values
+        self.dtype, self.device = key_like.dtype, key_like.device
+        self.is_initialized = True
+
+    def _write(self, key_states: Any, value_states: Any) -> None:
+        end = self.length + key_states.shape[-2]
+        self.buffer_keys[:, :, self.length : end] = key_states
+        self.buffer_values[:, :, self.length : end] = value_states
+        self.length = end
+        self._expose()
+
+    def _expose(self) -> None:
+        self.keys = self.buffer_keys[:, :, : self.length]
+        self.values = self.buffer_values[:, :, : self.length]
+
+
 class _BatchDecoder:
     """One :meth:`GenerationEngine.generate` call: prefill the new tokens, then decode."""
 
@@ -393,8 +449,6 @@ class _BatchDecoder:
         Row ``i`` reads ``[pad, cached_i, pad, new_i]``: the mask hides both pads and the
         position ids count ``cached_i`` then ``new_i`` without gaps.
         """
-        from transformers import DynamicCache
-
         torch = self.torch
         count = len(self.requests)
         cached = [length for _, length in hits]
@@ -409,16 +463,15 @@ class _BatchDecoder:
             attention[row, past_width + new_width - len(ids) :] = 1
             input_ids[row, new_width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             positions[row, new_width - len(ids) :] = torch.arange(start, start + len(ids))
+        reserve = self.max_new_tokens + new_width
         cache = DynamicCache()
+        cache.layer_class_to_replicate = functools.partial(_ReservedLayer, reserve)
         if past_width:
-            layers = []
             template = next(entry for entry, _ in hits if entry is not None).layers
-            for layer, (key_shape, value_shape) in enumerate(
-                (k.shape, v.shape) for k, v in template
-            ):
-                keys = template[layer][0].new_zeros((count, key_shape[1], past_width, key_shape[3]))
-                values = template[layer][1].new_zeros(
-                    (count, value_shape[1], past_width, value_shape[3])
+            for layer, (key_like, value_like) in enumerate(template):
+                keys = key_like.new_zeros((count, key_like.shape[1], past_width, key_like.shape[3]))
+                values = value_like.new_zeros(
+                    (count, value_like.shape[1], past_width, value_like.shape[3])
                 )
                 for row, (entry, length) in enumerate(hits):
                     if entry is None or length == 0:
@@ -426,8 +479,7 @@ class _BatchDecoder:
                     key, value = entry.layers[layer]
                     keys[row, :, past_width - length :] = key[0, :, :length]
                     values[row, :, past_width - length :] = value[0, :, :length]
-                layers.append((keys, values))
-            cache = DynamicCache(ddp_cache_data=layers)
+                cache.layers.append(_ReservedLayer(reserve, keys, values))
         self.next_positions = torch.tensor(
             [start + len(ids) for ids, start in zip(new, cached, strict=True)], device=self.device
         )
