@@ -296,7 +296,13 @@ def train_grpo_command(
         (0.2, 0.7), "--opponent-range", help="Tic-tac-toe: random-move probability range."
     ),
     num_strata: int = typer.Option(2, "--num-strata", min=1, help="Tic-tac-toe: bins."),
-    rows: int = typer.Option(256, "--rows", min=1, help="Episodes (seeds) in the data set."),
+    rows: int | None = typer.Option(
+        None,
+        "--rows",
+        min=1,
+        help="Episode seeds in the data set (default: groups per step x generation batches, "
+        "so each seed is played by one group).",
+    ),
     num_generations: int = typer.Option(8, "--num-generations", "-g", min=2, help="Group size."),
     groups_per_step: int | None = typer.Option(
         None,
@@ -305,7 +311,19 @@ def train_grpo_command(
         help="Groups (distinct seeds) per generation batch, a multiple of the strata "
         "(default: one per stratum, at least 2).",
     ),
-    grad_accum: int = typer.Option(1, "--grad-accum", min=1),
+    micro_batch_size: int | None = typer.Option(
+        None,
+        "--micro-batch-size",
+        min=1,
+        help="Episodes per forward/backward pass, gradients accumulated over the generation "
+        "batch (default: the largest divisor of the batch up to 8).",
+    ),
+    optimizer_steps_per_batch: int = typer.Option(
+        1,
+        "--optimizer-steps-per-batch",
+        min=1,
+        help="Optimiser steps per generation batch (it must split into that many equal parts).",
+    ),
     max_steps: int = typer.Option(10, "--max-steps", min=1),
     learning_rate: float = typer.Option(1e-6, "--learning-rate", "--lr"),
     loss_type: str = typer.Option("cispo", "--loss-type", help="TRL loss: cispo, dapo, grpo..."),
@@ -316,15 +334,19 @@ def train_grpo_command(
     min_p: float | None = typer.Option(None, "--min-p", min=0.0, max=1.0),
     repetition_penalty: float = typer.Option(1.0, "--repetition-penalty", min=0.0),
     max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Replies cap."),
-    max_tokens_per_turn: int = typer.Option(96, "--max-tokens-per-turn", min=1),
+    max_tokens_per_turn: int = typer.Option(256, "--max-tokens-per-turn", min=1),
     max_completion_length: int = typer.Option(
-        1024, "--max-completion-length", min=16, help="Tokens per episode (replies + env)."
+        2048, "--max-completion-length", min=16, help="Tokens per episode (replies + env)."
     ),
     lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters (merged at the end)."),
     lora_r: int = typer.Option(16, "--lora-r", min=1),
     lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", min=0.0, max=1.0),
-    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
+    gradient_checkpointing: bool = typer.Option(
+        True,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute activations in the backward pass: far less memory, a little slower.",
+    ),
     save_steps: int | None = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
     eval_steps: int = typer.Option(0, "--eval-steps", min=0, help="Evaluate every N steps."),
     eval_games: int = typer.Option(20, "--eval-games", min=1, help="Games per eval setting."),
@@ -362,7 +384,8 @@ def train_grpo_command(
         seed=seed,
         num_generations=num_generations,
         groups_per_step=groups_per_step,
-        gradient_accumulation_steps=grad_accum,
+        micro_batch_size=micro_batch_size,
+        optimizer_steps_per_batch=optimizer_steps_per_batch,
         max_steps=max_steps,
         learning_rate=learning_rate,
         loss_type=loss_type,

@@ -1,11 +1,13 @@
 """A local transformers chat policy that batches the turns of concurrent episodes.
 
 Every :meth:`LocalChatPolicy.reply` call queues its prompt; a micro-batcher on the event loop
-collects the prompts that arrive within ``batch_wait_s`` (or until ``max_batch_size``), left-pads
-them and runs one ``generate`` call, with the KV cache on, in a worker thread, so the event loop
-keeps stepping the other episodes' envs meanwhile. Turn ``t`` of eight episodes in flight becomes
-one batch of eight: on CPU the embedded model makes about 9 tokens/s alone and about 86 tokens/s
-at batch 8.
+collects the prompts that arrive within ``batch_wait_s`` (or until ``max_batch_size``) and hands
+them to one :class:`~adapters.generation.GenerationEngine` call in a worker thread, so the event
+loop keeps stepping the other episodes' envs meanwhile. Turn ``t`` of eight episodes in flight
+becomes one batch of eight, and each episode's keys and values stay cached between its turns:
+only the env's new message is prefilled. Sampling is seeded per conversation (the policy seed,
+the conversation's tokens and how often that exact conversation was asked before), so a reply
+never depends on which requests shared its batch.
 
 The default model is the embedded SmolLM2-135M-Instruct (no network, no key); any Hugging Face
 model path or checkpoint folder (e.g. from ``llm-gym train-sft``) works too.
@@ -16,10 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.generation import (
+    DEFAULT_CACHE_BYTES,
+    GenerationEngine,
+    GenerationRequest,
+    SamplingOptions,
+    sampling_seed,
+)
 from adapters.models import EMBEDDED_MODEL, load_model_and_tokenizer, require
 from adapters.policies.base import PolicyReply
 from adapters.records import Message
@@ -52,13 +62,14 @@ class LocalChatPolicy:
         max_new_tokens: tokens per reply at most.
         temperature: 0 means greedy decoding.
         top_p: nucleus sampling mass.
-        max_batch_size: prompts per ``generate`` call at most.
+        max_batch_size: prompts per engine call at most.
         batch_wait_s: how long the batcher waits for more prompts after the first one.
-        seed: seeds sampling (each batch reseeds from ``seed`` and the batch number, so a run
-            with the same arrival order is reproducible).
+        seed: seeds sampling, together with each conversation's tokens.
         device, dtype: where and in which precision to run (default: CUDA if available, float32
             on CPU).
         model_obj, tokenizer: an already loaded model and tokenizer (skips loading).
+        cache_bytes: bound of the key/value cache kept across turns (least recently used
+            conversations are dropped first; 0 re-prefills every turn).
     """
 
     def __init__(
@@ -75,12 +86,13 @@ class LocalChatPolicy:
         dtype: str = "auto",
         model_obj: Any | None = None,
         tokenizer: Any | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ):
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        self.torch = require("torch", "local")
+        require("torch", "local")
         self.model_name = model or EMBEDDED_MODEL
         if model_obj is None or tokenizer is None:
             model_obj, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device)
@@ -95,9 +107,12 @@ class LocalChatPolicy:
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
         self.seed = seed
+        self.sampling = SamplingOptions(temperature=temperature, top_p=top_p)
+        self.engine = GenerationEngine(self.model, self.tokenizer, cache_bytes=cache_bytes)
+        self._seen: Counter[int] = Counter()
         self.name = f"local:{self.model_name}"
         self.batch_sizes: list[int] = []
-        """Size of every ``generate`` call so far (for tests and tuning)."""
+        """Size of every engine call so far (for tests and tuning)."""
         self._queue: list[_Request] = []
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -159,12 +174,9 @@ class LocalChatPolicy:
             batch = [r for r in batch if not r.future.cancelled()]
             if not batch:
                 continue
-            batch_number = len(self.batch_sizes)
             self.batch_sizes.append(len(batch))
             try:
-                replies = await asyncio.to_thread(
-                    self._generate, [r.prompt_ids for r in batch], batch_number
-                )
+                replies = await asyncio.to_thread(self._generate, [r.prompt_ids for r in batch])
             except Exception as error:
                 for request in batch:
                     if not request.future.done():
@@ -174,58 +186,25 @@ class LocalChatPolicy:
                 if not request.future.done():
                     request.future.set_result(reply)
 
-    def _generate(self, prompts: list[list[int]], batch_number: int) -> list[PolicyReply]:
-        torch = self.torch
-        pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids) :] = 1
-        device = next(self.model.parameters()).device
-        sample = self.temperature > 0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self.max_new_tokens,
-            "do_sample": sample,
-            "pad_token_id": pad,
-            "use_cache": True,
-        }
-        if sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        with self._generate_lock, torch.inference_mode():
-            if sample:
-                torch.manual_seed(self.seed * 1_000_003 + batch_number)
-            output = self.model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
+    def _generate(self, prompts: list[list[int]]) -> list[PolicyReply]:
+        requests = []
+        for ids in prompts:
+            key = sampling_seed(0, ids)
+            occurrence = self._seen[key]
+            self._seen[key] += 1
+            requests.append(GenerationRequest(ids, seed=sampling_seed(self.seed, ids, occurrence)))
+        with self._generate_lock:
+            turns = self.engine.generate(
+                requests, max_new_tokens=self.max_new_tokens, sampling=self.sampling
             )
-        stop_ids = self._stop_ids()
-        replies = []
-        for row, ids in enumerate(prompts):
-            generated = output[row, width:].tolist()
-            length = len(generated)
-            for position, token in enumerate(generated):
-                if token in stop_ids:
-                    length = position + 1
-                    break
-            text = self.tokenizer.decode(generated[:length], skip_special_tokens=True)
-            replies.append(
-                PolicyReply(text=text.strip(), prompt_tokens=len(ids), completion_tokens=length)
+        return [
+            PolicyReply(
+                text=self.tokenizer.decode(turn.ids, skip_special_tokens=True).strip(),
+                prompt_tokens=len(ids),
+                completion_tokens=len(turn.ids),
             )
-        return replies
-
-    def _stop_ids(self) -> set[int]:
-        ids = set()
-        eos = getattr(self.model.generation_config, "eos_token_id", None)
-        if isinstance(eos, int):
-            ids.add(eos)
-        elif eos:
-            ids.update(eos)
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(self.tokenizer.eos_token_id)
-        return ids
+            for ids, turn in zip(prompts, turns, strict=True)
+        ]
 
     async def aclose(self) -> None:
         if self._worker is not None:

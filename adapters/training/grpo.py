@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -403,18 +404,29 @@ def make_eval_callback(
 
 @dataclass
 class GRPORunConfig:
-    """Settings of :func:`train_grpo` (the ``llm-gym train-grpo`` options)."""
+    """Settings of :func:`train_grpo` (the ``llm-gym train-grpo`` options).
+
+    One generation batch is ``groups_per_step`` groups of ``num_generations`` episodes (per
+    process). Its forward and backward passes run ``micro_batch_size`` episodes at a time
+    (default: the largest divisor of the batch up to :data:`DEFAULT_MICRO_BATCH`) with the
+    gradients accumulated, and it makes ``optimizer_steps_per_batch`` optimiser steps (default
+    one). ``rows`` (default: enough that every seed is played once) is the number of distinct
+    episode seeds; ``max_tokens_per_turn`` caps a reply, ``max_completion_length`` a whole
+    episode (replies and env messages). Weights stay in float32; on a GPU with bf16 the passes
+    run under bf16 autocast.
+    """
 
     env_id: str
     output_dir: str | Path
     model: str | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     strata: list[dict[str, Any]] | None = None
-    rows: int = 256
+    rows: int | None = None
     seed: int = 0
     num_generations: int = 8
     groups_per_step: int | None = None
-    gradient_accumulation_steps: int = 1
+    micro_batch_size: int | None = None
+    optimizer_steps_per_batch: int = 1
     max_steps: int = 10
     learning_rate: float = 1e-6
     loss_type: str = "cispo"
@@ -426,10 +438,10 @@ class GRPORunConfig:
     min_p: float | None = None
     repetition_penalty: float = 1.0
     max_turns: int | None = None
-    max_tokens_per_turn: int = 96
-    max_completion_length: int = 1024
+    max_tokens_per_turn: int = 256
+    max_completion_length: int = 2048
     lora: LoraOptions | None = None
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = True
     save_steps: int | None = None
     logging_steps: int = 1
     eval_steps: int = 0
@@ -452,10 +464,75 @@ class GRPOResult:
     last_log: dict[str, Any]
 
 
+DEFAULT_MICRO_BATCH = 8
+"""Episodes per forward/backward pass when the run names no micro-batch size."""
+
+MAX_SEED_REPLAYS = 3
+"""More plays of each data-set seed than this get a warning: the run learns those seeds."""
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a generation batch splits into micro-batches and optimiser steps (per process)."""
+
+    generation_batch: int
+    micro_batch_size: int
+    optimizer_steps_per_batch: int
+
+    @property
+    def micro_batches(self) -> int:
+        return self.generation_batch // self.micro_batch_size
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        return self.micro_batches // self.optimizer_steps_per_batch
+
+    @classmethod
+    def of(cls, config: GRPORunConfig) -> BatchPlan:
+        """The plan of ``config`` (its ``groups_per_step`` must be set).
+
+        >>> plan = BatchPlan.of(GRPORunConfig("LLMTicTacToe-v0", "out", groups_per_step=4))
+        >>> plan.generation_batch, plan.micro_batch_size, plan.gradient_accumulation_steps
+        (32, 8, 4)
+        """
+        if config.groups_per_step is None:
+            raise ValueError("groups_per_step must be set before planning batches")
+        batch = config.num_generations * config.groups_per_step
+        micro = config.micro_batch_size
+        if micro is None:
+            micro = max(d for d in range(1, min(batch, DEFAULT_MICRO_BATCH) + 1) if batch % d == 0)
+        if micro < 1 or batch % micro:
+            raise ValueError(
+                f"micro_batch_size must divide the generation batch of {batch} episodes "
+                f"(num_generations {config.num_generations} x groups_per_step "
+                f"{config.groups_per_step}), got {micro}"
+            )
+        steps = config.optimizer_steps_per_batch
+        if steps < 1 or (batch // micro) % steps:
+            raise ValueError(
+                f"optimizer_steps_per_batch must divide the {batch // micro} micro-batches of a "
+                f"generation batch, got {steps}"
+            )
+        return cls(batch, micro, steps)
+
+    def generation_batches(self, max_steps: int) -> int:
+        """Generation batches played in ``max_steps`` optimiser steps."""
+        return math.ceil(max_steps / self.optimizer_steps_per_batch)
+
+
+def default_rows(config: GRPORunConfig) -> int:
+    """Rows that let every seed of the run be played by exactly one group."""
+    plan = BatchPlan.of(config)
+    assert config.groups_per_step is not None
+    return config.groups_per_step * plan.generation_batches(config.max_steps)
+
+
 def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
-    """TRL ``GRPOConfig`` of a run: one generation batch = ``groups_per_step`` groups."""
+    """TRL ``GRPOConfig`` of a run: one generation batch = ``groups_per_step`` groups, split
+    into micro-batches (:class:`BatchPlan`)."""
     trl = require("trl", "train")
-    per_device = config.num_generations * config.groups_per_step
+    torch = require("torch", "train")
+    plan = BatchPlan.of(config)
     epsilon_high = config.epsilon_high
     if epsilon_high is None and config.loss_type == "cispo":
         epsilon_high = 5.0  # the ScaleRL value TRL's docs recommend for CISPO
@@ -466,8 +543,9 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
             vllm["vllm_server_base_url"] = config.vllm_server_base_url
     return trl.GRPOConfig(
         output_dir=str(config.output_dir),
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        per_device_train_batch_size=plan.micro_batch_size,
+        steps_per_generation=plan.micro_batches,
+        gradient_accumulation_steps=plan.gradient_accumulation_steps,
         num_generations=config.num_generations,
         max_steps=config.max_steps,
         learning_rate=config.learning_rate,
@@ -483,6 +561,7 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
         reward_weights=list(reward_weights),
         gradient_checkpointing=config.gradient_checkpointing,
         bf16=bf16_supported(),
+        use_cpu=not torch.cuda.is_available(),
         logging_steps=config.logging_steps,
         save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500,
@@ -495,8 +574,11 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
     )
 
 
-def train_grpo(config: GRPORunConfig) -> GRPOResult:
-    """Multi-turn GRPO on ``config.env_id``; saves the model, curves and evaluation metrics."""
+def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResult:
+    """Multi-turn GRPO on ``config.env_id``; saves the model, curves and evaluation metrics.
+
+    ``callbacks`` are further ``transformers.TrainerCallback`` objects for the trainer.
+    """
     torch = require("torch", "train")
     transformers = require("transformers", "train")
     started = time.perf_counter()
@@ -509,10 +591,22 @@ def train_grpo(config: GRPORunConfig) -> GRPOResult:
         raise ValueError(
             f"groups_per_step={config.groups_per_step} cannot hold {len(strata)} strata equally"
         )
+    plan = BatchPlan.of(config)
+    rows = config.rows if config.rows is not None else default_rows(config)
+    replays = plan.generation_batches(config.max_steps) * config.groups_per_step / rows
+    if replays > MAX_SEED_REPLAYS:
+        logger.warning(
+            "%d rows for %d generation batches of %d groups: each seed is played about %.0f "
+            "times (leave rows unset for one play per seed)",
+            rows,
+            plan.generation_batches(config.max_steps),
+            config.groups_per_step,
+            replays,
+        )
     funcs, weights = reward_functions(config.env_id, config.env_kwargs)
     dataset = build_episode_dataset(
         config.env_id,
-        rows=config.rows,
+        rows=rows,
         strata=strata,
         seed=config.seed,
         env_kwargs=config.env_kwargs,
@@ -521,9 +615,8 @@ def train_grpo(config: GRPORunConfig) -> GRPOResult:
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=torch.bfloat16 if bf16_supported() else torch.float32
-    )
+    # float32 master weights: adding an lr-1e-6 update to bf16 weights changes only ~1% of them
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     rollout = MultiTurnRollout(
         config.env_id,
         env_kwargs=config.env_kwargs,
@@ -532,7 +625,7 @@ def train_grpo(config: GRPORunConfig) -> GRPOResult:
         max_completion_length=config.max_completion_length,
     )
     args = grpo_config(config, weights)
-    callbacks = []
+    callbacks = list(callbacks)
     if config.eval_steps > 0:
         callbacks.append(
             make_eval_callback(

