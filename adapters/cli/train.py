@@ -32,10 +32,26 @@ def _json_option(value: str | None, name: str) -> dict:
     return parsed
 
 
-def _lora(use: bool, r: int, alpha: int, dropout: float):
-    from adapters.training.sft import LoraOptions
+def _lora(use: bool, r: int, alpha: int, dropout: float, targets: str | None = None):
+    from adapters.training.sft import DEFAULT_LORA_TARGETS, LoraOptions
 
-    return LoraOptions(r=r, alpha=alpha, dropout=dropout) if use else None
+    if not use:
+        return None
+    modules = tuple(t.strip() for t in (targets or "").split(",") if t.strip())
+    targets_used = modules or DEFAULT_LORA_TARGETS
+    return LoraOptions(r=r, alpha=alpha, dropout=dropout, target_modules=targets_used)
+
+
+def _checkpoint(value: str | None) -> str | bool | None:
+    if value is None:
+        return None
+    if value == "last":
+        return True
+    if not Path(value).is_dir():
+        raise typer.BadParameter(
+            f"--resume-from-checkpoint expects a checkpoint-N folder or 'last', got {value!r}"
+        )
+    return value
 
 
 @app.command("sft-data")
@@ -225,15 +241,31 @@ def coverage_table(coverage: dict) -> Table:
 
 @app.command("train-sft")
 def train_sft_command(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="Chat JSONL (sft-data)."),
+    data: list[Path] = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help='One or more JSONL files, concatenated: {"messages": [...]} rows (sft-data games; '
+        'loss on every assistant reply) and/or {"prompt": [...], "completion": [...]} rows '
+        "(loss on the completion only), mixed as you like.",
+    ),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the model goes."),
     model: str | None = typer.Option(
         None, "--model", help="Base model: a local checkpoint or HF id (default: embedded 135M)."
     ),
     lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters, then merge them."),
-    lora_r: int = typer.Option(16, "--lora-r", min=1),
+    lora_r: int = typer.Option(16, "--lora-rank", "--lora-r", min=1),
     lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),
     lora_dropout: float = typer.Option(0.05, "--lora-dropout", min=0.0, max=1.0),
+    lora_targets: str | None = typer.Option(
+        None,
+        "--lora-targets",
+        help="Comma-separated module names, or all-linear (default: every attention and MLP "
+        "projection).",
+    ),
+    adapter_dtype: str = typer.Option(
+        "float16", "--adapter-dtype", help="Saved adapter dtype: float16, bfloat16 or float32."
+    ),
     epochs: float = typer.Option(1.0, "--epochs", min=0.0),
     max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N steps (-1: epochs)."),
     learning_rate: float | None = typer.Option(
@@ -241,39 +273,89 @@ def train_sft_command(
     ),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     grad_accum: int = typer.Option(2, "--grad-accum", min=1),
-    max_length: int = typer.Option(2048, "--max-length", min=16, help="Tokens per conversation."),
-    full_loss: bool = typer.Option(
-        False, "--full-loss", help="Loss over the whole conversation, not only the replies."
+    max_length: int = typer.Option(
+        2048, "--max-length", min=16, help="Tokens per row; longer rows are cut."
     ),
-    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing"),
-    save_steps: int | None = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
+    full_loss: bool = typer.Option(
+        False, "--full-loss", help="Loss over every token, not only the replies/completions."
+    ),
+    bf16: bool | None = typer.Option(
+        None,
+        "--bf16/--no-bf16",
+        help="bf16 autocast over fp32 weights (default: on where the GPU or CPU computes bf16 "
+        "natively, e.g. AMX).",
+    ),
+    padding_free: bool = typer.Option(
+        False, "--padding-free/--no-padding-free", help="Concatenate each batch, no padding."
+    ),
+    gradient_checkpointing: bool = typer.Option(
+        False, "--gradient-checkpointing/--no-gradient-checkpointing"
+    ),
+    save_steps: int | None = typer.Option(
+        None, "--save-steps", min=1, help="Checkpoint every N steps into OUTPUT_DIR."
+    ),
+    save_total_limit: int = typer.Option(
+        2, "--save-total-limit", min=1, help="Checkpoints kept (oldest deleted)."
+    ),
+    resume_from_checkpoint: str | None = typer.Option(
+        None,
+        "--resume-from-checkpoint",
+        help="Continue from a checkpoint-N folder, or 'last' (newest in OUTPUT_DIR); same data "
+        "and options as the interrupted run.",
+    ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Supervised fine-tuning (TRL SFTTrainer) on chat JSONL; saves a loadable checkpoint."""
+    """Supervised fine-tuning (TRL SFTTrainer) on SFT JSONL rows; saves a loadable checkpoint."""
     from adapters.training.sft import SFTRunConfig, train_sft
+    from adapters.training.sft_rows import SFTRowError
 
-    config = SFTRunConfig(
-        data=data,
-        output_dir=output_dir,
-        model=model,
-        lora=_lora(lora, lora_r, lora_alpha, lora_dropout),
-        epochs=epochs,
-        max_steps=max_steps,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum,
-        max_length=max_length,
-        assistant_only_loss=not full_loss,
-        gradient_checkpointing=gradient_checkpointing,
-        save_steps=save_steps,
-        seed=seed,
-    )
-    result = train_sft(config)
+    try:
+        config = SFTRunConfig(
+            data=data,
+            output_dir=output_dir,
+            model=model,
+            lora=_lora(lora, lora_r, lora_alpha, lora_dropout, lora_targets),
+            epochs=epochs,
+            max_steps=max_steps,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            gradient_accumulation_steps=grad_accum,
+            max_length=max_length,
+            assistant_only_loss=not full_loss,
+            gradient_checkpointing=gradient_checkpointing,
+            bf16=bf16,
+            padding_free=padding_free,
+            save_steps=save_steps,
+            save_total_limit=save_total_limit,
+            resume_from_checkpoint=_checkpoint(resume_from_checkpoint),
+            adapter_dtype=adapter_dtype,
+            seed=seed,
+        )
+        result = train_sft(config)
+    except SFTRowError as error:
+        raise typer.BadParameter(str(error), param_hint="DATA") from error
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    data_stats = result.data
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(data_stats.rows.items()))
     console.print(
-        f"SFT done: {result.steps} steps on {result.train_rows} conversations, loss "
-        f"{result.final_loss:.4f}, {result.loss_mode}, {result.wall_time_s:.0f} s"
+        f"SFT done: {result.steps} steps on {result.train_rows} rows ({kinds}), loss "
+        f"{result.final_loss:.4f}, {result.loss_mode}, bf16 {'on' if result.bf16 else 'off'}, "
+        f"{result.wall_time_s:.0f} s"
     )
+    if result.train_tokens_per_s:
+        console.print(f"training speed: {result.train_tokens_per_s:.0f} tokens/s")
+    if data_stats.truncated_rows:
+        console.print(
+            f"[yellow]{data_stats.truncated_rows} rows cut at --max-length {max_length}, "
+            f"{data_stats.dropped_rows} of them left out (no loss token left)[/yellow]"
+        )
     console.print(f"model: {result.output_dir} (use --model {result.output_dir})")
+    if result.adapter_bytes is not None:
+        console.print(
+            f"LoRA adapter: {result.output_dir / 'adapter'} "
+            f"({result.adapter_bytes / 1e6:.1f} MB, {adapter_dtype})"
+        )
     for name, path in result.plots.items():
         console.print(f"plot {name}: {path}")
 

@@ -36,7 +36,7 @@ from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
 from adapters.training.plots import plot_grpo_curves
 from adapters.training.sft import (
     LoraOptions,
-    bf16_supported,
+    bf16_autocast_available,
     save_model_for_inference,
     write_run_result,
 )
@@ -560,7 +560,7 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
         max_completion_length=config.max_completion_length,
         reward_weights=list(reward_weights),
         gradient_checkpointing=config.gradient_checkpointing,
-        bf16=bf16_supported(),
+        bf16=bf16_autocast_available(),
         use_cpu=not torch.cuda.is_available(),
         logging_steps=config.logging_steps,
         save_strategy="steps" if config.save_steps else "no",

@@ -1,10 +1,13 @@
-"""Supervised warm-up with TRL's ``SFTTrainer`` on chat JSONL from ``llm-gym sft-data``.
+"""Supervised warm-up with TRL's ``SFTTrainer`` on the rows of :mod:`adapters.training.sft_rows`.
 
-Full fine-tune or LoRA (peft). The loss covers the assistant replies only when the chat template
-allows it (see :mod:`adapters.training.chat_template`; SmolLM2 gets a marker-carrying copy of its
-own ChatML template), else the whole conversation. The final model is written to ``output_dir``
-as a plain checkpoint (LoRA adapters merged into the base weights; the adapter itself is kept in
-``output_dir/adapter``), loadable by every CLI policy with ``--model output_dir``.
+Conversation rows (``llm-gym sft-data`` games) train on every assistant reply; prompt-completion
+rows (per-position rows, DAgger relabels) on their completion only. Both need a chat template with
+``{% generation %}`` markers (see :mod:`adapters.training.chat_template`; SmolLM2 gets a
+marker-carrying copy of its own ChatML template), else the loss covers whole sequences.
+
+Full fine-tune or LoRA (peft). The final model is written to ``output_dir`` as a plain checkpoint
+(LoRA adapters merged into the base weights; the adapter itself is kept in ``output_dir/adapter``,
+by default in float16), loadable by every CLI policy with ``--model output_dir``.
 
 >>> config = SFTRunConfig(data="runs/sft/data.jsonl", output_dir="runs/sft/model")  # doctest: +SKIP
 >>> result = train_sft(config)                                                      # doctest: +SKIP
@@ -15,22 +18,36 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.models import require, resolve_model_path
+from adapters.models import EMBEDDED_MODEL, require, resolve_model_path
 from adapters.training.chat_template import training_chat_template
 from adapters.training.plots import plot_sft_curves
+from adapters.training.sft_rows import (
+    LossScope,
+    SFTRow,
+    read_sft_rows,
+    tokenize_row,
+    truncate_row,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ADAPTER_DTYPES = ("float32", "float16", "bfloat16")
 
 
 @dataclass
 class LoraOptions:
-    """LoRA settings (peft ``LoraConfig``) shared by SFT and GRPO."""
+    """LoRA settings (peft ``LoraConfig``) shared by SFT and GRPO.
+
+    ``target_modules`` names module suffixes, or is ``("all-linear",)`` for peft's every linear
+    layer but the output head.
+    """
 
     r: int = 16
     alpha: int = 32
@@ -39,20 +56,35 @@ class LoraOptions:
 
     def peft_config(self) -> Any:
         peft = require("peft", "train")
+        targets: str | list[str] = list(self.target_modules)
+        if targets == ["all-linear"]:
+            targets = "all-linear"
         return peft.LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
-            target_modules=list(self.target_modules),
+            target_modules=targets,
             task_type="CAUSAL_LM",
         )
 
 
 @dataclass
 class SFTRunConfig:
-    """Settings of :func:`train_sft` (the ``llm-gym train-sft`` options)."""
+    """Settings of :func:`train_sft` (the ``llm-gym train-sft`` options).
 
-    data: str | Path
+    Attributes:
+        data: one JSONL file or several, concatenated (rows of either kind, see
+            :mod:`adapters.training.sft_rows`).
+        bf16: bf16 autocast over fp32 master weights (the Trainer's ``bf16``); ``None`` picks it
+            where the hardware computes bf16 natively (see :func:`bf16_autocast_available`).
+        padding_free: concatenate each batch into one sequence without padding (TRL's
+            ``padding_free``), attention kept within each row.
+        adapter_dtype: the dtype of the saved LoRA adapter (the merged model stays float32).
+        resume_from_checkpoint: a ``checkpoint-N`` folder, or ``True`` for the newest one in
+            ``output_dir``.
+    """
+
+    data: str | Path | Sequence[str | Path]
     output_dir: str | Path
     model: str | None = None
     lora: LoraOptions | None = None
@@ -64,17 +96,49 @@ class SFTRunConfig:
     max_length: int | None = 2048
     assistant_only_loss: bool = True
     gradient_checkpointing: bool = False
+    bf16: bool | None = None
+    padding_free: bool = False
     warmup_ratio: float = 0.1
     seed: int = 0
     logging_steps: int = 1
     save_steps: int | None = None
+    save_total_limit: int | None = 2
+    resume_from_checkpoint: str | Path | bool | None = None
+    adapter_dtype: str = "float16"
     eval_fraction: float = 0.0
     extra_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.adapter_dtype not in ADAPTER_DTYPES:
+            raise ValueError(
+                f"adapter_dtype must be one of {', '.join(ADAPTER_DTYPES)}, "
+                f"got {self.adapter_dtype!r}"
+            )
+        if not self.data_paths():
+            raise ValueError("data must name at least one JSONL file")
+
+    def data_paths(self) -> list[Path]:
+        if isinstance(self.data, (str, Path)):
+            return [Path(self.data)]
+        return [Path(path) for path in self.data]
 
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
         return 2e-4 if self.lora is not None else 5e-5
+
+
+@dataclass
+class SFTDataStats:
+    """What the training rows hold after tokenisation and truncation."""
+
+    rows: dict[str, int]
+    """Rows per kind (``conversation``, ``prompt-completion``)."""
+    tokens: int
+    loss_tokens: int
+    truncated_rows: int
+    dropped_rows: int
+    """Rows left without any loss token by truncation, hence not trained on."""
 
 
 @dataclass
@@ -86,6 +150,23 @@ class SFTResult:
     wall_time_s: float
     final_loss: float | None
     plots: dict[str, Path]
+    data: SFTDataStats | None = None
+    bf16: bool = False
+    train_tokens: int = 0
+    train_tokens_per_s: float | None = None
+    adapter_bytes: int | None = None
+
+
+@dataclass
+class PreparedSFT:
+    """A ready ``SFTTrainer`` and what :func:`train_sft` needs to finish the run."""
+
+    trainer: Any
+    tokenizer: Any
+    original_chat_template: str | None
+    loss_mode: str
+    data: SFTDataStats
+    bf16: bool
 
 
 def write_run_result(path: Path, result: Any) -> None:
@@ -93,46 +174,81 @@ def write_run_result(path: Path, result: Any) -> None:
     path.write_text(json.dumps(asdict(result), indent=2, default=str))
 
 
-def load_chat_dataset(path: str | Path) -> Any:
-    """The ``messages`` JSONL of ``llm-gym sft-data`` as a ``datasets.Dataset``."""
+def build_sft_dataset(
+    rows: Sequence[SFTRow],
+    tokenizer: Any,
+    chat_template: str | None,
+    loss: LossScope,
+    max_length: int | None,
+) -> tuple[Any, SFTDataStats]:
+    """``rows`` as a tokenised ``datasets.Dataset`` (``input_ids``, ``labels``)."""
     datasets = require("datasets", "train")
-    dataset = datasets.load_dataset("json", data_files=str(path), split="train")
-    if "messages" not in dataset.column_names:
-        raise ValueError(f"{path} has no 'messages' column (columns: {dataset.column_names})")
-    return dataset
+    input_ids: list[list[int]] = []
+    labels: list[list[int]] = []
+    truncated = dropped = tokens = loss_tokens = 0
+    for row in rows:
+        full = tokenize_row(row, tokenizer, chat_template, loss)
+        kept = truncate_row(full, max_length)
+        truncated += kept is not full
+        if kept.loss_tokens == 0:
+            dropped += 1
+            continue
+        input_ids.append(kept.input_ids)
+        labels.append(kept.labels)
+        tokens += len(kept.input_ids)
+        loss_tokens += kept.loss_tokens
+    stats = SFTDataStats(
+        rows=dict(Counter(row.kind for row in rows)),
+        tokens=tokens,
+        loss_tokens=loss_tokens,
+        truncated_rows=truncated,
+        dropped_rows=dropped,
+    )
+    if truncated:
+        logger.warning(
+            "%d of %d rows are longer than max_length=%s tokens and were cut; %d lost every "
+            "loss token and are left out",
+            truncated,
+            len(rows),
+            max_length,
+            dropped,
+        )
+    if not input_ids:
+        raise ValueError(f"no row keeps a loss token within max_length={max_length}")
+    return datasets.Dataset.from_dict({"input_ids": input_ids, "labels": labels}), stats
 
 
-def train_sft(config: SFTRunConfig) -> SFTResult:
-    """Fine-tune a causal LM on chat data with TRL's ``SFTTrainer`` and save a loadable model."""
+def prepare_sft(config: SFTRunConfig, callbacks: Sequence[Any] = ()) -> PreparedSFT:
+    """Load the model and data of ``config`` and build its ``SFTTrainer`` (not yet trained)."""
     torch = require("torch", "train")
     transformers = require("transformers", "train")
     trl = require("trl", "train")
-    started = time.perf_counter()
+    rows = read_sft_rows(config.data_paths())
     output_dir = Path(config.output_dir)
     model_path = resolve_model_path(config.model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     original_template = tokenizer.chat_template
-    loss_mode = "full conversation"
+    template, loss, loss_mode = original_template, "sequence", "full conversation"
     if config.assistant_only_loss:
-        template, how = training_chat_template(tokenizer)
-        if template is None:
+        patched, how = training_chat_template(tokenizer)
+        if patched is None:
             logger.warning(
                 "the chat template of %s has no {%% generation %%} markers and cannot be patched: "
-                "training on the whole conversation",
+                "training on whole sequences",
                 model_path,
             )
         else:
-            tokenizer.chat_template = template
+            template, loss = patched, "assistant"
             loss_mode = f"assistant only ({how} template)"
-    assistant_only = loss_mode.startswith("assistant")
 
-    dataset = load_chat_dataset(config.data)
+    dataset, stats = build_sft_dataset(rows, tokenizer, template, loss, config.max_length)
     eval_dataset = None
     if config.eval_fraction > 0:
         split = dataset.train_test_split(test_size=config.eval_fraction, seed=config.seed)
         dataset, eval_dataset = split["train"], split["test"]
+    bf16 = bf16_autocast_available() if config.bf16 is None else config.bf16
     model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     args = trl.SFTConfig(
         output_dir=str(output_dir),
@@ -143,18 +259,20 @@ def train_sft(config: SFTRunConfig) -> SFTResult:
         warmup_steps=config.warmup_ratio,
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
-        max_length=config.max_length,
-        assistant_only_loss=assistant_only,
+        max_length=None,
+        padding_free=config.padding_free,
         gradient_checkpointing=config.gradient_checkpointing,
         logging_steps=config.logging_steps,
         save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500,
+        save_total_limit=config.save_total_limit,
         eval_strategy="epoch" if eval_dataset is not None else "no",
         seed=config.seed,
         report_to="none",
         dataloader_num_workers=0,
-        bf16=bf16_supported(),
+        bf16=bf16,
         use_cpu=not torch.cuda.is_available(),
+        include_num_input_tokens_seen="all" if config.padding_free else "non_padding",
         **config.extra_args,
     )
     trainer = trl.SFTTrainer(
@@ -164,48 +282,124 @@ def train_sft(config: SFTRunConfig) -> SFTResult:
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=config.lora.peft_config() if config.lora is not None else None,
+        callbacks=list(callbacks) or None,
     )
-    train_output = trainer.train()
-    save_model_for_inference(trainer.model, tokenizer, output_dir, original_template)
+    return PreparedSFT(trainer, tokenizer, original_template, loss_mode, stats, bf16)
+
+
+def train_sft(config: SFTRunConfig) -> SFTResult:
+    """Fine-tune a causal LM on SFT rows with TRL's ``SFTTrainer`` and save a loadable model."""
+    from adapters.training.throughput import ThroughputCallback
+
+    started = time.perf_counter()
+    output_dir = Path(config.output_dir)
+    throughput = ThroughputCallback()
+    prepared = prepare_sft(config, callbacks=[throughput])
+    trainer = prepared.trainer
+    train_output = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint or None)
+    save_model_for_inference(
+        trainer.model,
+        prepared.tokenizer,
+        output_dir,
+        prepared.original_chat_template,
+        adapter_dtype=config.adapter_dtype,
+        base_model_name=config.model or EMBEDDED_MODEL,
+    )
     plots = plot_sft_curves(trainer.state.log_history, output_dir)
+    timed = throughput.result()
     result = SFTResult(
         output_dir=output_dir,
-        loss_mode=loss_mode,
-        train_rows=len(dataset),
+        loss_mode=prepared.loss_mode,
+        train_rows=len(trainer.train_dataset),
         steps=trainer.state.global_step,
         wall_time_s=time.perf_counter() - started,
         final_loss=train_output.training_loss,
         plots=plots,
+        data=prepared.data,
+        bf16=prepared.bf16,
+        train_tokens=timed.tokens if timed else 0,
+        train_tokens_per_s=timed.tokens_per_s if timed else None,
+        adapter_bytes=adapter_size(output_dir / ADAPTER_FOLDER),
     )
     write_run_result(output_dir / "sft_result.json", result)
     return result
 
 
-def bf16_supported() -> bool:
-    """bf16 autocast (fp32 master weights) where the hardware runs it natively: a GPU with bf16,
-    or a CPU with AMX tiles, where it trains the embedded model about 1.9x faster than fp32."""
+def bf16_autocast_available() -> bool:
+    """Whether bf16 autocast speeds training here: a bf16 GPU, or a CPU with AMX or AVX512-BF16.
+
+    Measured with ``benchmarks/sft_speed.py`` (see the README's training section).
+    """
     torch = require("torch", "train")
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
-    return bool(torch.cpu._is_amx_tile_supported())
+    cpu = torch.cpu
+    return bool(
+        getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+        or getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+    )
+
+
+ADAPTER_FOLDER = "adapter"
 
 
 def save_model_for_inference(
-    model: Any, tokenizer: Any, output_dir: str | Path, chat_template: str | None = None
+    model: Any,
+    tokenizer: Any,
+    output_dir: str | Path,
+    chat_template: str | None = None,
+    *,
+    adapter_dtype: str | None = None,
+    base_model_name: str | None = None,
 ) -> Path:
     """Save a plain checkpoint any ``from_pretrained`` (and so every CLI policy) can load.
 
     A peft model is merged into its base weights first; its adapter is also kept in
-    ``output_dir/adapter``. The tokenizer is saved with ``chat_template`` (the model's own
-    template, not the training copy with generation markers).
+    ``output_dir/adapter``, loadable with ``peft.PeftModel.from_pretrained(base, folder)``.
+    The tokenizer is saved with ``chat_template`` (the model's own template, not the training
+    copy with generation markers).
+
+    Args:
+        adapter_dtype: cast the saved adapter weights to this dtype (``None``: as trained).
+        base_model_name: written as the adapter's ``base_model_name_or_path`` instead of the
+            local folder it was trained from.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(model, "merge_and_unload") and hasattr(model, "peft_config"):
-        model.save_pretrained(output_dir / "adapter")
+        save_adapter(model, output_dir / ADAPTER_FOLDER, adapter_dtype, base_model_name)
         model = model.merge_and_unload()
     model.save_pretrained(output_dir)
     if chat_template is not None:
         tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(output_dir)
     return output_dir
+
+
+def save_adapter(
+    model: Any, folder: Path, dtype: str | None = None, base_model_name: str | None = None
+) -> None:
+    """Save the peft adapter of ``model`` (weights cast to ``dtype``) and its config."""
+    torch = require("torch", "train")
+    safetensors_torch = require("safetensors.torch", "train")
+    model.save_pretrained(folder)
+    weights = folder / "adapter_model.safetensors"
+    if dtype is not None:
+        target = getattr(torch, dtype)
+        tensors = safetensors_torch.load_file(weights)
+        safetensors_torch.save_file(
+            {name: tensor.to(target) for name, tensor in tensors.items()},
+            weights,
+            metadata={"format": "pt"},
+        )
+    if base_model_name is not None:
+        config_path = folder / "adapter_config.json"
+        config = json.loads(config_path.read_text())
+        config["base_model_name_or_path"] = base_model_name
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def adapter_size(folder: Path) -> int | None:
+    """Bytes of the adapter weights in ``folder`` (``None`` when there is no adapter)."""
+    weights = folder / "adapter_model.safetensors"
+    return weights.stat().st_size if weights.is_file() else None
