@@ -18,7 +18,11 @@ from typing import Any
 
 from adapters.models import require, resolve_model_path
 from adapters.training.plots import plot_grpo_curves
-from adapters.training.sft import bf16_supported, save_model_for_inference, write_run_result
+from adapters.training.sft import (
+    bf16_autocast_available,
+    save_model_for_inference,
+    write_run_result,
+)
 from adapters.training.trl_env import (
     TRAIN_SEED_START,
     EnvRows,
@@ -159,16 +163,16 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
         max_completion_length=config.max_completion_length,
         max_tool_calling_iterations=config.max_tool_calls,
         reward_weights=[0.0] * len(rewards),
-        bf16=bf16_supported(),
+        bf16=bf16_autocast_available(),
+        use_cpu=not torch.cuda.is_available(),
         logging_steps=1,
         save_strategy="no",
         report_to="none",
         seed=config.seed,
         **config.extra_args,
     )
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        model_path, dtype=torch.bfloat16 if bf16_supported() else torch.float32
-    )
+    # float32 master weights (bf16 autocast above): lr-sized updates vanish in bf16 weights
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer = trl.GRPOTrainer(
         model=model,
         reward_funcs=rewards,
