@@ -1,0 +1,75 @@
+"""Stack LoRA adapters trained one after another into one adapter over the first base model.
+
+A second SFT round (e.g. on DAgger rows) trains a new LoRA over the model merged with the first
+round's adapter. The two updates add up, ``W0 + s B1 A1 + s B2 A2``, and that sum is itself a
+LoRA of rank ``r1 + r2``: ``A = [A1; A2]``, ``B = [B1, B2]``, with the same scaling ``s``. So the
+result ships as one adapter over the original base model, loadable with
+``peft.PeftModel.from_pretrained(base, folder)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from adapters.models import require
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+
+
+def _scaling(config: dict) -> float:
+    if config.get("use_rslora"):
+        raise ValueError("rank-stabilised LoRA (use_rslora) adapters cannot be stacked")
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise ValueError("adapters with per-module rank or alpha patterns cannot be stacked")
+    return float(config["lora_alpha"]) / float(config["r"])
+
+
+def stack_lora_adapters(
+    folders: Sequence[str | Path], output: str | Path, *, dtype: str = "float16"
+) -> Path:
+    """Write to ``output`` one LoRA adapter equal to ``folders`` applied in order.
+
+    Args:
+        folders: adapter folders (``adapter_config.json`` + ``adapter_model.safetensors``), each
+            trained over the base model merged with the ones before it.
+        output: the folder to write.
+        dtype: the saved weights' dtype (``float16`` halves the size of float32 weights).
+
+    Raises:
+        ValueError: fewer than two adapters, or adapters that differ in target modules or
+            scaling (``lora_alpha / r``), or whose weights do not match their configs.
+    """
+    torch = require("torch", "local")
+    safetensors = require("safetensors.torch", "local")
+    if len(folders) < 2:
+        raise ValueError("stacking needs at least two adapters")
+    configs = [json.loads((Path(f) / CONFIG_FILE).read_text()) for f in folders]
+    weights = [safetensors.load_file(str(Path(f) / WEIGHTS_FILE)) for f in folders]
+    scaling = {_scaling(c) for c in configs}
+    if len(scaling) != 1:
+        raise ValueError(f"adapters must share lora_alpha / r to stack; got {sorted(scaling)}")
+    targets = {tuple(sorted(c["target_modules"])) for c in configs}
+    if len(targets) != 1 or any(set(w) != set(weights[0]) for w in weights):
+        raise ValueError("adapters must target the same modules to stack")
+    stacked = {}
+    for key in weights[0]:
+        parts = [w[key].float() for w in weights]
+        if ".lora_A." in key:
+            stacked[key] = torch.cat(parts, dim=0)
+        elif ".lora_B." in key:
+            stacked[key] = torch.cat(parts, dim=1)
+        else:
+            raise ValueError(f"unexpected tensor {key} in a LoRA adapter")
+    rank = sum(int(c["r"]) for c in configs)
+    config = dict(configs[0], r=rank, lora_alpha=scaling.pop() * rank)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    target_dtype = getattr(torch, dtype)
+    safetensors.save_file(
+        {k: v.to(target_dtype).contiguous() for k, v in stacked.items()}, str(out / WEIGHTS_FILE)
+    )
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return out

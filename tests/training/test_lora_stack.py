@@ -1,0 +1,62 @@
+"""Stacked LoRA adapters equal the adapters applied one after another."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+peft = pytest.importorskip("peft")
+transformers = pytest.importorskip("transformers")
+
+from adapters.training.lora_stack import stack_lora_adapters  # noqa: E402
+
+TARGETS = ["q_proj", "v_proj", "down_proj"]
+
+
+def _tiny_model():
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def _random_adapter(model, folder, seed: int, r: int = 4):
+    lora = peft.LoraConfig(r=r, lora_alpha=2 * r, target_modules=TARGETS, init_lora_weights=False)
+    torch.manual_seed(seed)
+    wrapped = peft.get_peft_model(model, lora)
+    wrapped.save_pretrained(folder)
+    return wrapped.merge_and_unload()
+
+
+def test_stacked_adapter_equals_the_two_rounds(tmp_path) -> None:
+    base = _tiny_model()
+    ids = torch.randint(0, 64, (2, 7))
+    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1)
+    second = _random_adapter(first, tmp_path / "b", seed=2)
+    with torch.no_grad():
+        expected = second(ids).logits
+    rounds = [tmp_path / "a", tmp_path / "b"]
+    stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32")
+    assert json.loads((stacked / "adapter_config.json").read_text())["r"] == 8
+    merged = peft.PeftModel.from_pretrained(base, stacked).merge_and_unload()
+    with torch.no_grad():
+        got = merged(ids).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_adapters_with_different_scaling_do_not_stack(tmp_path) -> None:
+    _random_adapter(_tiny_model(), tmp_path / "a", seed=1, r=4)
+    folder_b = tmp_path / "b"
+    _random_adapter(_tiny_model(), folder_b, seed=2, r=4)
+    config = json.loads((folder_b / "adapter_config.json").read_text())
+    (folder_b / "adapter_config.json").write_text(json.dumps({**config, "lora_alpha": 4}))
+    with pytest.raises(ValueError, match="must share lora_alpha / r"):
+        stack_lora_adapters([tmp_path / "a", folder_b], tmp_path / "ab")
