@@ -26,6 +26,7 @@ from adapters.cli import (  # noqa: E402,F401
     dagger,
     envs,
     eval,
+    lora,
     match,
     play,
     replay,
