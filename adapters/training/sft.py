@@ -271,6 +271,7 @@ def prepare_sft(config: SFTRunConfig, callbacks: Sequence[Any] = ()) -> Prepared
         report_to="none",
         dataloader_num_workers=0,
         bf16=bf16,
+        use_cpu=bf16 and not torch.cuda.is_available(),
         include_num_input_tokens_seen="all" if config.padding_free else "non_padding",
         **config.extra_args,
     )
