@@ -286,7 +286,7 @@ def train_sft_command(
         "natively, e.g. AMX).",
     ),
     padding_free: bool = typer.Option(
-        False, "--padding-free/--no-padding-free", help="Concatenate each batch, no padding."
+        True, "--padding-free/--no-padding-free", help="Concatenate each batch, no padding."
     ),
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing/--no-gradient-checkpointing"

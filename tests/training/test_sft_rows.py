@@ -113,3 +113,19 @@ def test_a_bad_row_names_its_file_and_line(tmp_path) -> None:
     path.write_text("[1, 2]\n")
     with pytest.raises(SFTRowError, match=r"bad\.jsonl:1: a row must be a JSON object"):
         read_sft_rows([path])
+
+
+def test_train_sft_refuses_a_bad_file_before_loading_a_model(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    good.write_text(json.dumps(GAME_ROW) + "\n")
+    bad.write_text(json.dumps(PER_POSITION_ROW) + "\n" + json.dumps({"prompt": HISTORY}) + "\n")
+    result = CliRunner().invoke(
+        app, ["train-sft", str(good), str(bad), "-o", str(tmp_path / "model")]
+    )
+    assert result.exit_code == 2
+    assert "bad.jsonl:2" in result.output and "no 'completion'" in result.output
+    assert not (tmp_path / "model").exists()

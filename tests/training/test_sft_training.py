@@ -64,7 +64,9 @@ def test_prompt_completion_rows_train_on_their_completion_only(
     from adapters.training.sft import prepare_sft
 
     games, positions = data_files
-    prepared = prepare_sft(config([games, positions], tmp_path / "model", tiny_model_dir))
+    prepared = prepare_sft(
+        config([games, positions], tmp_path / "model", tiny_model_dir, padding_free=False)
+    )
     tokenizer = prepared.tokenizer
     game_rows = len(games.read_text().splitlines())
     position_rows = per_position_rows(games)
