@@ -34,18 +34,19 @@ def stack_lora_adapters(
 
     Args:
         folders: adapter folders (``adapter_config.json`` + ``adapter_model.safetensors``), each
-            trained over the base model merged with the ones before it.
+            trained over the base model merged with the ones before it. A single folder is
+            copied in ``dtype`` (e.g. a float32 adapter halved to float16 for shipping).
         output: the folder to write.
         dtype: the saved weights' dtype (``float16`` halves the size of float32 weights).
 
     Raises:
-        ValueError: fewer than two adapters, or adapters that differ in target modules or
+        ValueError: no adapter, or adapters that differ in target modules or
             scaling (``lora_alpha / r``), or whose weights do not match their configs.
     """
     torch = require("torch", "local")
     safetensors = require("safetensors.torch", "local")
-    if len(folders) < 2:
-        raise ValueError("stacking needs at least two adapters")
+    if not folders:
+        raise ValueError("stacking needs at least one adapter")
     configs = [json.loads((Path(f) / CONFIG_FILE).read_text()) for f in folders]
     weights = [safetensors.load_file(str(Path(f) / WEIGHTS_FILE)) for f in folders]
     scaling = {_scaling(c) for c in configs}
