@@ -344,18 +344,13 @@ def our_report(request):
     return check_text_env(request.param)
 
 
-def test_our_envs_pass_every_check_but_hostile_replies(our_report):
-    statuses = {r.name: r.status for r in our_report.results if r.name != "hostile_replies"}
+def test_our_envs_pass_every_check(our_report):
+    statuses = {r.name: r.status for r in our_report.results}
     assert set(statuses.values()) == {Status.PASS}, [
         (r.name, r.detail) for r in our_report.failures
     ]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 10: parsing repeated unclosed tags (<think>, <move>, <answer>) is quadratic, "
-    "about 1 s for a 16k-character reply on this machine",
-)
 def test_our_envs_answer_hostile_replies_within_the_budget(our_report):
     (result,) = [r for r in our_report.results if r.name == "hostile_replies"]
     assert result.status is Status.PASS, result.detail

@@ -88,7 +88,7 @@ def _specs(seeds, rollouts=1, **env_kwargs):
 def test_prompt_and_completion_ids_render_the_whole_conversation(tokenizer) -> None:
     specs = _specs([0, 1, 2])
     generator = ScriptedTurnGenerator(tokenizer, specs, OptimalMovePolicy())
-    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=64)
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
     for episode in episodes:
         record = episode.record
         assert record.outcome in {"win", "draw"}
@@ -102,7 +102,7 @@ def test_prompt_and_completion_ids_render_the_whole_conversation(tokenizer) -> N
 def test_env_tokens_are_masked_and_model_tokens_are_not(tokenizer) -> None:
     specs = _specs([3, 4])
     generator = ScriptedTurnGenerator(tokenizer, specs, OptimalMovePolicy())
-    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=64)
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
     for episode in episodes:
         ids, mask = episode.completion_ids, episode.env_mask
         model_text = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m == 1])
@@ -120,7 +120,7 @@ def test_env_tokens_are_masked_and_model_tokens_are_not(tokenizer) -> None:
 def test_turns_of_all_episodes_are_generated_in_one_batch(tokenizer) -> None:
     specs = _specs([5, 6, 7, 8])
     generator = ScriptedTurnGenerator(tokenizer, specs, OptimalMovePolicy())
-    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=64)
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
     assert len(generator.calls[0]) == 4
     longest = max(len(e.record.turns) for e in episodes)
     assert len(generator.calls) == longest
@@ -132,7 +132,7 @@ def test_turns_of_all_episodes_are_generated_in_one_batch(tokenizer) -> None:
 def test_rollouts_of_a_group_share_the_seed_and_the_opponent(tokenizer) -> None:
     specs = _specs([11, 12], rollouts=3, min_random_move_prob=0.5, max_random_move_prob=0.5)
     generator = ScriptedTurnGenerator(tokenizer, specs, OptimalMovePolicy())
-    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=64)
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
     first, second = episodes[:3], episodes[3:]
     for group in (first, second):
         # same start, and with the same replies the seeded opponent answers the same way
@@ -160,7 +160,7 @@ def test_reward_components_per_completion_match_the_env(tokenizer) -> None:
     specs = _specs(range(30, 42), min_random_move_prob=0.0, max_random_move_prob=1.0)
     # a random player with one malformed reply in three: wins, losses, draws, penalties
     generator = ScriptedTurnGenerator(tokenizer, specs, _SloppyPlayer())
-    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=64)
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
     funcs, weights = reward_functions(ENV)
     env = gym.make(ENV)
     assert dict(zip([f.component for f in funcs], weights, strict=True)) == (
@@ -238,7 +238,7 @@ def test_a_reply_ended_by_any_eos_id_gets_no_extra_end_token(tokenizer) -> None:
         specs = _specs([51])
         generator = ScriptedTurnGenerator(tokenizer, specs, OptimalMovePolicy(), end_id=other_eos)
         (episode,) = play_episodes(
-            ENV, specs, generator, tokenizer, max_tokens_per_turn=64, eos_token_ids=eos_token_ids
+            ENV, specs, generator, tokenizer, max_tokens_per_turn=128, eos_token_ids=eos_token_ids
         )
         mask = episode.env_mask
         start = mask.index(0)
