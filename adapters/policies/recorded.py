@@ -11,11 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from adapters.evaluation import RESULTS_FILE
+from adapters.exact import conversation_key
 from adapters.policies.base import PolicyReply
 from adapters.records import Message, read_records
 
 RECORDED_PREFIX = "recorded:"
-RESULTS_FILE = "results.jsonl"
 
 
 class ConversationNotRecordedError(LookupError):
@@ -34,13 +35,10 @@ class RecordedChatPolicy:
     """
 
     def __init__(self, run_dir: str | Path):
-        from adapters.exact import conversation_key
-
         path = Path(run_dir)
         results = path / RESULTS_FILE if path.is_dir() else path
         if not results.is_file():
             raise FileNotFoundError(f"no {RESULTS_FILE} in {run_dir}: record a run with -o first")
-        self._key = conversation_key
         self._replies: dict[str, Message] = {}
         policies = set()
         for record in read_records(results):
@@ -62,7 +60,7 @@ class RecordedChatPolicy:
         tools: Sequence[Mapping[str, Any]] | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> PolicyReply:
-        message = self._replies.get(self._key(messages))
+        message = self._replies.get(conversation_key(messages))
         if message is None:
             raise ConversationNotRecordedError(
                 f"the recorded run has no reply to this {len(messages)}-message conversation"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from llm_gym.games import tictactoe as ttt
-from llm_gym.games.tictactoe_reasoning import REASONING_STYLES, explain
+from llm_gym.games.tictactoe_reasoning import REASONING_STYLES, explain, winning_cells
 from llm_gym.seeding import derive_uniforms
 
 TeacherStyle = Literal["facts", "lines", "summary"]
@@ -100,15 +100,15 @@ def explain_move(board: str, cell: int) -> str:
     """One or two sentences of reasoning behind ``cell``, from the solver's view of ``board``."""
     me = ttt.to_move(board)
     them = ttt.other(me)
-    wins = _completing_cells(board, me)
-    threats = _completing_cells(board, them)
+    wins = winning_cells(board, me)
+    threats = winning_cells(board, them)
     value, _ = ttt.move_scores(board)[cell]
     if cell in wins:
         return f"I play {me}. Cell {cell} completes a line of mine, so it wins now."
     if cell in threats:
         return f"I play {me}. {them} threatens to complete a line at cell {cell}, so I block it."
     forks = [
-        m for m in ttt.legal_moves(board) if len(_completing_cells(ttt.play(board, m, me), me)) >= 2
+        m for m in ttt.legal_moves(board) if len(winning_cells(ttt.play(board, m, me), me)) >= 2
     ]
     if cell in forks:
         return f"I play {me}. Cell {cell} creates two threats at once; {them} cannot block both."
@@ -117,13 +117,3 @@ def explain_move(board: str, cell: int) -> str:
     if value == ttt.DRAW:
         return f"I play {me}. No line is threatened; cell {cell} keeps the game safe for me."
     return f"I play {me}. Every move loses against perfect play; cell {cell} holds out longest."
-
-
-def _completing_cells(board: str, mark: ttt.Mark) -> set[int]:
-    """Free cells where ``mark`` would complete three in a row."""
-    cells = set()
-    for line in ttt.WIN_LINES:
-        values = [board[i] for i in line]
-        if values.count(mark) == 2 and values.count(ttt.EMPTY) == 1:
-            cells.add(line[values.index(ttt.EMPTY)])
-    return cells
