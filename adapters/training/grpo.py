@@ -232,48 +232,11 @@ class StratifiedRepeatSampler:
         self.epoch = epoch
 
 
-def _grpo_trainer_class() -> type:
-    trl = require("trl", "train")
-
-    class EnvGRPOTrainer(trl.GRPOTrainer):
-        """``GRPOTrainer`` for env rollouts: stratified batches, rows handed to the rollout.
-
-        ``strata_column`` names the data-set column of difficulty strata (``None``: TRL's
-        shuffled ``RepeatSampler``). Before each generation the batch's rows are stored in
-        ``rollout_rows``, where :class:`MultiTurnRollout` reads seeds and env arguments.
-        """
-
-        def __init__(self, *args: Any, strata_column: str | None = "stratum", **kwargs: Any):
-            self.strata_column = strata_column
-            self.rollout_rows: list[dict[str, Any]] | None = None
-            super().__init__(*args, **kwargs)
-
-        def _get_train_sampler(self, dataset: Any = None) -> Any:
-            dataset = dataset if dataset is not None else self.train_dataset
-            if self.strata_column is None or self.strata_column not in dataset.column_names:
-                return super()._get_train_sampler(dataset)
-            return StratifiedRepeatSampler(
-                dataset[self.strata_column],
-                mini_repeat_count=self.num_generations,
-                batch_size=self.args.generation_batch_size // self.num_generations,
-                repeat_count=self.num_iterations * self.args.steps_per_generation,
-                shuffle=self.shuffle_dataset,
-                seed=self.args.seed,
-            )
-
-        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> Any:
-            self.rollout_rows = [dict(row) for row in inputs]
-            try:
-                return super()._generate_and_score_completions(inputs)
-            finally:
-                self.rollout_rows = None
-
-    return EnvGRPOTrainer
-
-
 def __getattr__(name: str) -> Any:
     if name == "EnvGRPOTrainer":
-        return _grpo_trainer_class()
+        from adapters.training.trl_text import EnvGRPOTrainer
+
+        return EnvGRPOTrainer
     raise AttributeError(name)
 
 
@@ -581,6 +544,8 @@ def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResu
     """
     torch = require("torch", "train")
     transformers = require("transformers", "train")
+    from adapters.training.trl_text import EnvGRPOTrainer  # checks the TRL release first
+
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -638,8 +603,7 @@ def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResu
                 max_tokens_per_turn=config.max_tokens_per_turn,
             )
         )
-    trainer_class = _grpo_trainer_class()
-    trainer = trainer_class(
+    trainer = EnvGRPOTrainer(
         model=model,
         reward_funcs=funcs,
         args=args,

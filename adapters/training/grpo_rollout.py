@@ -451,7 +451,7 @@ def reward_functions(
 
 
 class MultiTurnRollout:
-    """The ``rollout_func`` of :class:`adapters.training.grpo.EnvGRPOTrainer`.
+    """The ``rollout_func`` of :class:`adapters.training.trl_text.EnvGRPOTrainer`.
 
     TRL calls it with the per-process prompts (each data-set row repeated ``num_generations``
     times in a row by the sampler) and returns one completion per prompt. The rows themselves
@@ -481,7 +481,7 @@ class MultiTurnRollout:
         if rows is None or len(rows) != len(prompts):
             raise RuntimeError(
                 "MultiTurnRollout needs the data-set rows of the batch: use EnvGRPOTrainer "
-                "(adapters.training.grpo), which hands them over as trainer.rollout_rows"
+                "(adapters.training.trl_text), which hands them over as trainer.rollout_rows"
             )
         specs = []
         group_index: Counter[tuple[int, str]] = Counter()

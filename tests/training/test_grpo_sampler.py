@@ -92,8 +92,8 @@ def test_trainer_uses_the_stratified_sampler_and_hands_rows_to_the_rollout(tiny_
     trl = pytest.importorskip("trl")
     import transformers
 
-    from adapters.training.grpo import _grpo_trainer_class
     from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
+    from adapters.training.trl_text import EnvGRPOTrainer
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -108,7 +108,7 @@ def test_trainer_uses_the_stratified_sampler_and_hands_rows_to_the_rollout(tiny_
         bf16=False,
         max_steps=1,
     )
-    trainer = _grpo_trainer_class()(
+    trainer = EnvGRPOTrainer(
         model=model,
         reward_funcs=funcs,
         args=args,
