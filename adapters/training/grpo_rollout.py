@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -397,31 +397,80 @@ def _finish(episode: _Episode, env_id: str, policy_name: str) -> EpisodeTokens:
     )
 
 
+class EpisodeMetrics:
+    """A batch's episode statistics, from the columns :class:`MultiTurnRollout` returns.
+
+    ``env/outcome_<outcome>``: the share of episodes ending so, for every outcome seen so far
+    in the run (0 in a batch without it, so each curve has a point at every step);
+    ``env/num_turns``: replies per episode; ``env/invalid_action_rate``: per reply;
+    ``env/cut_by_token_cap``: the share of episodes stopped by a turn or token cap.
+
+    >>> metrics = EpisodeMetrics()
+    >>> metrics.of(outcome=["win", "loss"], num_turns=[3, 5], invalid_actions=[0, 2],
+    ...            cut_by_token_cap=[False, False])["env/invalid_action_rate"]
+    0.25
+    >>> metrics.of(outcome=["win"], num_turns=[1], invalid_actions=[0],
+    ...            cut_by_token_cap=[True])["env/outcome_loss"]
+    0.0
+    """
+
+    COLUMNS = ("outcome", "num_turns", "invalid_actions", "cut_by_token_cap")
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, None] = {}
+
+    def of(
+        self,
+        outcome: Sequence[str],
+        num_turns: Sequence[int],
+        invalid_actions: Sequence[int],
+        cut_by_token_cap: Sequence[bool],
+    ) -> dict[str, float]:
+        episodes = len(outcome)
+        if not episodes:
+            return {}
+        counts = Counter(outcome)
+        self.outcomes.update(dict.fromkeys(counts))
+        metrics = {f"env/outcome_{name}": counts[name] / episodes for name in self.outcomes}
+        metrics["env/num_turns"] = sum(num_turns) / episodes
+        metrics["env/invalid_action_rate"] = sum(invalid_actions) / max(sum(num_turns), 1)
+        metrics["env/cut_by_token_cap"] = sum(map(bool, cut_by_token_cap)) / episodes
+        return metrics
+
+
 class ComponentReward:
     """TRL reward function of one env reward component (unweighted; TRL applies the weight).
 
     Reads the ``reward_components`` column that :class:`MultiTurnRollout` returns. TRL logs it as
-    ``rewards/<component>_reward/mean``.
+    ``rewards/<component>_reward/mean``. Given ``metrics``, it also logs the batch's
+    :class:`EpisodeMetrics` through the ``log_metric`` TRL hands its reward functions.
 
     >>> reward = ComponentReward("win")
     >>> reward(completions=["a", "b"], reward_components=[{"win": 1.0}, {"win": 0.5}])
     [1.0, 0.5]
     """
 
-    def __init__(self, component: str):
+    def __init__(self, component: str, metrics: EpisodeMetrics | None = None):
         self.component = component
+        self.metrics = metrics
         self.__name__ = f"{component}_reward"
 
     def __call__(
         self,
         completions: Sequence[Any],
         reward_components: Sequence[Mapping[str, float]] | None = None,
+        log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float | None]:
         if reward_components is None:
             raise ValueError(
                 f"{self.__name__} needs the reward_components column of the env rollout"
             )
+        if self.metrics is not None and log_metric is not None:
+            columns = {name: kwargs[name] for name in EpisodeMetrics.COLUMNS if name in kwargs}
+            if len(columns) == len(EpisodeMetrics.COLUMNS):
+                for name, value in self.metrics.of(**columns).items():
+                    log_metric(name, value)
         return [
             float(c[self.component]) if self.component in c else None for c in reward_components
         ]
@@ -445,9 +494,14 @@ def env_reward_weights(
 def reward_functions(
     env_id: str, env_kwargs: Mapping[str, Any] | None = None
 ) -> tuple[list[ComponentReward], list[float]]:
-    """One :class:`ComponentReward` per component and the matching ``reward_weights`` list."""
+    """One :class:`ComponentReward` per component and the matching ``reward_weights`` list.
+
+    The first also logs the batch's :class:`EpisodeMetrics`.
+    """
     weights = env_reward_weights(env_id, env_kwargs)
-    return [ComponentReward(name) for name in weights], list(weights.values())
+    metrics = EpisodeMetrics()
+    funcs = [ComponentReward(name, metrics if i == 0 else None) for i, name in enumerate(weights)]
+    return funcs, list(weights.values())
 
 
 class MultiTurnRollout:
@@ -523,7 +577,6 @@ class MultiTurnRollout:
             eos_token_ids=eos_ids,
         )
         self.last_episodes = episodes
-        _log_episode_metrics(trainer, episodes)
         return {
             "prompt_ids": [e.prompt_ids for e in episodes],
             "completion_ids": [e.completion_ids for e in episodes],
@@ -532,6 +585,8 @@ class MultiTurnRollout:
             "reward_components": [e.reward_components for e in episodes],
             "outcome": [e.record.outcome or "none" for e in episodes],
             "num_turns": [len(e.record.turns) for e in episodes],
+            "invalid_actions": [e.record.invalid_actions for e in episodes],
+            "cut_by_token_cap": [e.cut_by_token_cap for e in episodes],
         }
 
 
@@ -567,22 +622,3 @@ def _any_process_active(accelerator: Any) -> Any:
         return bool(accelerator.gather(flag).sum().item() > 0)
 
     return synchronise
-
-
-def _log_episode_metrics(trainer: Any, episodes: Sequence[EpisodeTokens]) -> None:
-    metrics = getattr(trainer, "_metrics", None)
-    if metrics is None or not episodes:
-        return
-    mode = "train" if trainer.model.training else "eval"
-    outcomes = Counter(e.record.outcome or "none" for e in episodes)
-    for outcome, count in outcomes.items():
-        metrics[mode][f"env/outcome_{outcome}"].append(count / len(episodes))
-    metrics[mode]["env/num_turns"].append(
-        sum(len(e.record.turns) for e in episodes) / len(episodes)
-    )
-    invalid = sum(e.record.invalid_actions for e in episodes)
-    turns = sum(len(e.record.turns) for e in episodes)
-    metrics[mode]["env/invalid_action_rate"].append(invalid / max(turns, 1))
-    metrics[mode]["env/cut_by_token_cap"].append(
-        sum(e.cut_by_token_cap for e in episodes) / len(episodes)
-    )

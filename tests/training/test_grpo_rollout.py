@@ -275,6 +275,43 @@ def test_component_reward_is_named_for_trl_and_needs_the_column() -> None:
         reward(completions=["x"])
 
 
+def test_the_first_reward_function_logs_the_episode_metrics_through_log_metric(
+    tokenizer,
+) -> None:
+    specs = _specs(range(30, 36), min_random_move_prob=0.0, max_random_move_prob=1.0)
+    generator = ScriptedTurnGenerator(tokenizer, specs, _SloppyPlayer())
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
+    columns = {
+        "reward_components": [e.reward_components for e in episodes],
+        "outcome": [e.record.outcome for e in episodes],
+        "num_turns": [len(e.record.turns) for e in episodes],
+        "invalid_actions": [e.record.invalid_actions for e in episodes],
+        "cut_by_token_cap": [e.cut_by_token_cap for e in episodes],
+    }
+    funcs, _ = reward_functions(ENV)
+    logged: list[tuple[str, float]] = []
+    for func in funcs:
+        func(completions=[None] * 6, log_metric=lambda k, v: logged.append((k, v)), **columns)
+    metrics = dict(logged)
+    assert len(logged) == len(metrics)  # one function logs, once per batch
+    outcomes = {k: v for k, v in metrics.items() if k.startswith("env/outcome_")}
+    assert len(outcomes) > 1 and sum(outcomes.values()) == pytest.approx(1.0)
+    for outcome in columns["outcome"]:
+        assert outcomes[f"env/outcome_{outcome}"] == columns["outcome"].count(outcome) / 6
+    turns = sum(columns["num_turns"])
+    assert metrics["env/num_turns"] == turns / 6
+    assert metrics["env/invalid_action_rate"] == sum(columns["invalid_actions"]) / turns > 0
+    assert metrics["env/cut_by_token_cap"] == 0.0
+    # an outcome absent from the next batch is logged as 0, not left out
+    logged.clear()
+    funcs[0](
+        completions=[None],
+        log_metric=lambda k, v: logged.append((k, v)),
+        **{k: v[:1] for k, v in columns.items()},
+    )
+    assert {k for k, _ in logged} == set(metrics)
+
+
 @pytest.mark.parametrize("env_id", sorted(llm_gym.ENV_SPECS))
 def test_every_registered_env_rolls_out_with_its_own_components(tokenizer, env_id) -> None:
     from adapters.training.grpo import build_episode_dataset, default_strata

@@ -108,7 +108,13 @@ def test_grpo_runs_logs_every_component_and_plots(tiny_model_dir, tmp_path) -> N
             for n, w in zip(result.reward_names, result.reward_weights, strict=True)
         )
         assert entry["reward"] == pytest.approx(weighted, abs=1e-5)
-        assert "env/num_turns" in entry
+        # episode metrics, logged by a reward function through TRL's log_metric
+        env_metrics = {k: v for k, v in entry.items() if k.startswith("env/")}
+        assert {"env/num_turns", "env/invalid_action_rate", "env/cut_by_token_cap"} <= set(
+            env_metrics
+        )
+        outcomes = [v for k, v in env_metrics.items() if k.startswith("env/outcome_")]
+        assert outcomes and sum(outcomes) == pytest.approx(1.0)
     evals = [e for e in history if any(k.startswith("eval_env/") for k in e)]
     assert evals and "eval_env/optimal/total_reward" in evals[-1]
     for name in ("rewards", "training", "eval"):
