@@ -499,9 +499,18 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
     epsilon_high = config.epsilon_high
     if epsilon_high is None and config.loss_type == "cispo":
         epsilon_high = 5.0  # the ScaleRL value TRL's docs recommend for CISPO
+    extra = dict(config.extra_args)
     vllm: dict[str, Any] = {}
     if config.use_vllm:
-        vllm = {"use_vllm": True, "vllm_mode": config.vllm_mode}
+        vllm = {
+            "use_vllm": True,
+            "vllm_mode": config.vllm_mode,
+            # each vLLM call generates one turn
+            "generation_kwargs": {
+                **(extra.pop("generation_kwargs", None) or {}),
+                "max_tokens": config.max_tokens_per_turn,
+            },
+        }
         if config.vllm_server_base_url:
             vllm["vllm_server_base_url"] = config.vllm_server_base_url
     return trl.GRPOConfig(
@@ -533,7 +542,7 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
         log_completions=config.log_completions,
         dataloader_num_workers=0,
         **vllm,
-        **config.extra_args,
+        **extra,
     )
 
 

@@ -106,29 +106,30 @@ class VLLMTurnGenerator:
 
     vLLM calls are collective across processes: every process sends the same number of prompts
     per call (padded with a one-token dummy) and keeps calling until all processes are done,
-    which :meth:`generate_synchronised` arranges. The per-turn token cap temporarily replaces the
-    backend's ``max_completion_length``.
+    which :meth:`generate_synchronised` arranges. The backend caps each reply at
+    ``GRPOConfig.generation_kwargs["max_tokens"]``, which must be the per-turn cap
+    (:func:`adapters.training.grpo.grpo_config` sets it).
     """
 
-    def __init__(self, trainer: Any, eos_token_ids: Sequence[int]):
-        self.trainer = trainer
+    def __init__(self, trainer: Any, eos_token_ids: Sequence[int], max_tokens_per_turn: int):
+        cap = (trainer.args.generation_kwargs or {}).get("max_tokens")
+        if cap != max_tokens_per_turn:
+            raise ValueError(
+                f"vLLM turns of {max_tokens_per_turn} tokens need GRPOConfig(generation_kwargs="
+                f"{{'max_tokens': {max_tokens_per_turn}}}), got max_tokens={cap}"
+            )
         self.backend = trainer.vllm_generation
         self.eos_token_ids = set(eos_token_ids)
 
     def generate(
         self, contexts: Sequence[Sequence[int]], max_new_tokens: int
     ) -> list[GeneratedTurn]:
-        saved = self.backend.max_completion_length
-        self.backend.max_completion_length = max_new_tokens
-        try:
-            _, completion_ids, logprobs, _ = self.backend.generate(
-                prompts=[list(c) for c in contexts], images=None, num_generations=1
-            )
-        finally:
-            self.backend.max_completion_length = saved
+        _, completion_ids, logprobs, _ = self.backend.generate(
+            prompts=[list(c) for c in contexts], images=None, num_generations=1
+        )
         turns = []
         for ids, lps in zip(completion_ids, logprobs or [None] * len(completion_ids), strict=True):
-            ids = list(ids)
+            ids = list(ids)[:max_new_tokens]
             end = next((i + 1 for i, t in enumerate(ids) if t in self.eos_token_ids), len(ids))
             values = [float(x[0]) if x and x[0] is not None else 0.0 for x in (lps or [])]
             values = (values + [0.0] * end)[:end]
@@ -550,7 +551,7 @@ class MultiTurnRollout:
         eos_ids = list(getattr(trainer, "eos_token_ids", None) or [tokenizer.eos_token_id])
         cap = self.max_completion_length or trainer.args.max_completion_length
         if trainer.use_vllm:
-            generator: TurnGenerator = VLLMTurnGenerator(trainer, eos_ids)
+            generator: TurnGenerator = VLLMTurnGenerator(trainer, eos_ids, self.max_tokens_per_turn)
             synchronise = _any_process_active(trainer.accelerator)
         else:
             generator = TransformersTurnGenerator(

@@ -27,6 +27,19 @@ def test_micro_batches_split_the_generation_batch_with_one_optimizer_step() -> N
     assert args.gradient_checkpointing
 
 
+def test_vllm_generates_one_turn_per_call() -> None:
+    config = _config(
+        groups_per_step=2,
+        max_tokens_per_turn=64,
+        use_vllm=True,
+        extra_args={"generation_kwargs": {"seed": 3}, "num_iterations": 2},
+    )
+    args = grpo_config(config, [1.0])
+    assert args.use_vllm and args.num_iterations == 2
+    assert args.generation_kwargs == {"seed": 3, "max_tokens": 64}
+    assert args.max_completion_length == config.max_completion_length
+
+
 def test_asked_optimizer_steps_split_the_accumulation() -> None:
     config = _config(num_generations=4, groups_per_step=4, micro_batch_size=2)
     plan = BatchPlan.of(replace_steps(config, 2))

@@ -312,6 +312,41 @@ def test_the_first_reward_function_logs_the_episode_metrics_through_log_metric(
     assert {k for k, _ in logged} == set(metrics)
 
 
+class _FakeVLLMBackend:
+    """TRL's ``vllm_generation`` as the rollout sees it: replies of a fixed script."""
+
+    max_completion_length = 2048
+
+    def __init__(self, replies):
+        self.replies = replies
+
+    def generate(self, prompts, images, num_generations):
+        assert images is None and num_generations == 1
+        replies = self.replies[: len(prompts)]
+        return prompts, replies, [[[-0.1 * (i + 1)] for i in range(len(r))] for r in replies], None
+
+
+def _vllm_trainer(backend, max_tokens):
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(generation_kwargs={"max_tokens": max_tokens} if max_tokens else None)
+    return SimpleNamespace(args=args, vllm_generation=backend)
+
+
+def test_vllm_turns_end_at_an_eos_or_the_turn_cap_without_touching_the_backend() -> None:
+    from adapters.training.grpo_rollout import VLLMTurnGenerator
+
+    backend = _FakeVLLMBackend([[5, 6, 2, 9], [5, 6, 7, 8, 9, 10]])
+    trainer = _vllm_trainer(backend, 4)
+    generator = VLLMTurnGenerator(trainer, eos_token_ids=[2], max_tokens_per_turn=4)
+    first, second = generator.generate([[1], [1, 3]], max_new_tokens=4)
+    assert first.ids == [5, 6, 2] and first.logprobs == pytest.approx([-0.1, -0.2, -0.3])
+    assert second.ids == [5, 6, 7, 8] and len(second.logprobs) == 4
+    assert backend.max_completion_length == 2048
+    with pytest.raises(ValueError, match="max_tokens"):
+        VLLMTurnGenerator(_vllm_trainer(backend, None), eos_token_ids=[2], max_tokens_per_turn=4)
+
+
 @pytest.mark.parametrize("env_id", sorted(llm_gym.ENV_SPECS))
 def test_every_registered_env_rolls_out_with_its_own_components(tokenizer, env_id) -> None:
     from adapters.training.grpo import build_episode_dataset, default_strata
