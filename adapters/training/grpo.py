@@ -32,14 +32,9 @@ import gymnasium as gym
 import llm_gym  # noqa: F401  (registers the envs)
 from adapters.models import require, resolve_model_path
 from adapters.rollout import run_sync
+from adapters.training.grpo_finish import finish_grpo_run
 from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
-from adapters.training.plots import plot_grpo_curves
-from adapters.training.sft import (
-    LoraOptions,
-    bf16_autocast_available,
-    save_model_for_inference,
-    write_run_result,
-)
+from adapters.training.sft import LoraOptions, bf16_autocast_available
 
 logger = logging.getLogger(__name__)
 
@@ -623,17 +618,13 @@ def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResu
         callbacks=callbacks,
     )
     trainer.train()
-    save_model_for_inference(trainer.model, tokenizer, output_dir)
-    plots = plot_grpo_curves(trainer.state.log_history, output_dir)
-    train_logs = [e for e in trainer.state.log_history if "reward" in e]
-    result = GRPOResult(
-        output_dir=output_dir,
-        steps=trainer.state.global_step,
-        wall_time_s=time.perf_counter() - started,
+    return finish_grpo_run(
+        trainer,
+        tokenizer,
+        output_dir,
+        started=started,
+        result_type=GRPOResult,
+        result_file="grpo_result.json",
         reward_names=[f.__name__ for f in funcs],
         reward_weights=list(weights),
-        plots=plots,
-        last_log=train_logs[-1] if train_logs else {},
     )
-    write_run_result(output_dir / "grpo_result.json", result)
-    return result

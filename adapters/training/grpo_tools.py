@@ -17,12 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.models import require, resolve_model_path
-from adapters.training.plots import plot_grpo_curves
-from adapters.training.sft import (
-    bf16_autocast_available,
-    save_model_for_inference,
-    write_run_result,
-)
+from adapters.training.grpo_finish import finish_grpo_run
+from adapters.training.sft import bf16_autocast_available
 from adapters.training.trl_env import (
     TRAIN_SEED_START,
     EnvRows,
@@ -182,16 +178,12 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
         environment_factory=environment_factories(config.env_ids),
     )
     trainer.train()
-    save_model_for_inference(trainer.model, tokenizer, output_dir)
-    plots = plot_grpo_curves(trainer.state.log_history, output_dir)
-    train_logs = [entry for entry in trainer.state.log_history if "reward" in entry]
-    result = ToolGRPOResult(
-        output_dir=output_dir,
-        steps=trainer.state.global_step,
-        wall_time_s=time.perf_counter() - started,
+    return finish_grpo_run(
+        trainer,
+        tokenizer,
+        output_dir,
+        started=started,
+        result_type=ToolGRPOResult,
+        result_file="grpo_tools_result.json",
         reward_names=list(trainer.reward_func_names),
-        plots=plots,
-        last_log=train_logs[-1] if train_logs else {},
     )
-    write_run_result(output_dir / "grpo_tools_result.json", result)
-    return result
