@@ -508,7 +508,7 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
         }
         if config.vllm_server_base_url:
             vllm["vllm_server_base_url"] = config.vllm_server_base_url
-    return trl.GRPOConfig(
+    settings: dict[str, Any] = dict(
         output_dir=str(config.output_dir),
         per_device_train_batch_size=plan.micro_batch_size,
         steps_per_generation=plan.micro_batches,
@@ -536,9 +536,8 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
         report_to="none",
         log_completions=config.log_completions,
         dataloader_num_workers=0,
-        **vllm,
-        **extra,
     )
+    return trl.GRPOConfig(**{**settings, **vllm, **extra})
 
 
 def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResult:

@@ -41,7 +41,8 @@ class ToolGRPORunConfig:
             ``num_generations`` times.
         max_tool_calls: TRL's ``max_tool_calling_iterations`` (``None``: until
             ``max_completion_length``).
-        extra_args: further ``GRPOConfig`` arguments, passed through.
+        extra_args: further ``GRPOConfig`` arguments, passed through (they win over the
+            ones set from the fields above).
     """
 
     env_ids: list[str]
@@ -148,7 +149,7 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
         first_seed=config.first_seed,
     )
     rewards = component_rewards(config.env_ids)
-    args = trl.GRPOConfig(
+    settings: dict[str, Any] = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=config.num_generations * config.groups_per_step,
         num_generations=config.num_generations,
@@ -165,8 +166,8 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
         save_strategy="no",
         report_to="none",
         seed=config.seed,
-        **config.extra_args,
     )
+    args = trl.GRPOConfig(**{**settings, **config.extra_args})
     # float32 master weights (bf16 autocast above): lr-sized updates vanish in bf16 weights
     model = transformers.AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer = trl.GRPOTrainer(

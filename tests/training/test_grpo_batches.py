@@ -32,12 +32,18 @@ def test_vllm_generates_one_turn_per_call() -> None:
         groups_per_step=2,
         max_tokens_per_turn=64,
         use_vllm=True,
-        extra_args={"generation_kwargs": {"seed": 3}, "num_iterations": 2},
+        extra_args={"generation_kwargs": {"seed": 3}},
     )
     args = grpo_config(config, [1.0])
-    assert args.use_vllm and args.num_iterations == 2
+    assert args.use_vllm
     assert args.generation_kwargs == {"seed": 3, "max_tokens": 64}
     assert args.max_completion_length == config.max_completion_length
+
+
+def test_extra_arguments_win_over_the_named_options() -> None:
+    config = _config(groups_per_step=2, extra_args={"beta": 0.04, "use_cpu": True})
+    args = grpo_config(config, [1.0])
+    assert args.beta == 0.04 and args.use_cpu
 
 
 def test_asked_optimizer_steps_split_the_accumulation() -> None:

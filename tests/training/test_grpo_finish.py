@@ -75,6 +75,7 @@ def test_a_tool_mode_run_ends_with_its_result_file(tiny_model_dir, tmp_path, mon
             max_steps=1,
             max_completion_length=16,
             max_tool_calls=1,
+            extra_args={"use_cpu": True, "bf16": False},
         )
     )
     assert result.steps == 1 and "reward" in result.last_log
