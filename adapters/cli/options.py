@@ -45,7 +45,8 @@ TeacherOption = Annotated[
     typer.Option(
         "--teacher",
         help="Writes the replies to learn from: the env's declared teacher (default; "
-        f"scripted:optimal for tic-tac-toe), or another model: {MODEL_SPECS}.",
+        "scripted:optimal for tic-tac-toe), or another model: "
+        f"{model_specs('--base-url (sft-data only)')}.",
     ),
 ]
 StudentOption = Annotated[
@@ -186,3 +187,20 @@ def _json_object(text: str | None) -> dict:
     if not isinstance(body, dict):
         raise typer.BadParameter("--extra-body must be a JSON object")
     return body
+
+
+def teacher_spec(env_id: str, teacher: str | None) -> str:
+    """``teacher``, or the model spec of the env's declared teacher when none was given.
+
+    Raises:
+        typer.BadParameter: the env is unknown or declares no teacher.
+    """
+    if teacher is not None:
+        return teacher
+    from adapters.cli.eval import gym_errors
+    from adapters.training.teachers import default_teacher
+
+    try:
+        return default_teacher(env_id)
+    except (ValueError, *gym_errors()) as error:
+        raise typer.BadParameter(str(error), param_hint="--teacher") from error
