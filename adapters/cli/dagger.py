@@ -10,6 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.cli import app
+from adapters.cli.options import (
+    BaseUrlOption,
+    ConcurrencyOption,
+    MaxTokensOption,
+    SeedOption,
+    StudentOption,
+    TeacherOption,
+    TemperatureOption,
+    teacher_spec,
+)
 
 console = Console()
 
@@ -18,18 +28,9 @@ console = Console()
 def dagger_command(
     env_id: str = typer.Argument(..., help="LLMTicTacToe-v0."),
     output: Path = typer.Option(..., "--output", "-o", help="The rows JSONL file to write."),
-    student: str = typer.Option(
-        ...,
-        "--student",
-        help="The policy to correct: a checkpoint folder, the embedded model's name, "
-        "scripted:NAME, or the model name of --base-url's server.",
-    ),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="The student's OpenAI-compatible endpoint."
-    ),
-    teacher: str = typer.Option(
-        "scripted:optimal", "--teacher", help="Writes the corrected replies (any model spec)."
-    ),
+    student: StudentOption = ...,
+    base_url: BaseUrlOption = None,
+    teacher: TeacherOption = None,
     opponent: list[str] = typer.Option(
         [],
         "--opponent",
@@ -45,18 +46,19 @@ def dagger_command(
         help="Sample this many games per opponent instead of walking the student's whole "
         "greedy tree (the default).",
     ),
-    temperature: float | None = typer.Option(
-        None, "--temperature", "-t", min=0.0, help="Student sampling (only with --episodes)."
-    ),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per reply."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Games in flight."),
-    seed: int = typer.Option(0, "--seed", help="First game seed (with --episodes)."),
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
+    concurrency: ConcurrencyOption = 8,
+    seed: SeedOption = 0,
 ) -> None:
     """Play a student, and write the teacher's reply at every wrong decision (DAgger rows).
 
     A reply is wrong when it is invalid or badly formatted, its move is not value-optimal, or
     its reasoning states a false fact about the board. Each row is a prompt-completion pair:
     the student's real history, the teacher's reply; train on it with train-sft.
+
+    --base-url, --temperature and --max-tokens are the student's; it plays greedily unless
+    --episodes samples games (--seed is the first game's seed).
 
     Example: llm-gym dagger LLMTicTacToe-v0 --student runs/sft/model -o runs/dagger/rows.jsonl
     """
@@ -82,6 +84,7 @@ def dagger_command(
         temperature=0.0 if episodes is None else temperature,
         max_tokens=max_tokens,
     )
+    teacher = teacher_spec(env_id, teacher)
     teacher_policy = make_teacher(env_id, teacher, seed=seed, temperature=0.0)
 
     async def run():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import sys
 from collections import Counter
@@ -23,61 +22,28 @@ from rich.progress import (
 
 from adapters.cli import app
 from adapters.cli.eval_exact import EXACT_HELP, check_exact_options, run_exact_eval
+from adapters.cli.options import (
+    ApiKeyVarOption,
+    BaseUrlOption,
+    ConcurrencyOption,
+    ExtraBodyOption,
+    MaxRetriesOption,
+    MaxTokensOption,
+    ModelOption,
+    NativeToolsOption,
+    TemperatureOption,
+    TimeoutOption,
+    TopPOption,
+    policy_spec,
+)
 from adapters.models import EMBEDDED_MODEL
-from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR, SamplingArgs
+from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 
 if TYPE_CHECKING:
     from adapters.evaluation import EvalSetting
 
 console = Console()
 err_console = Console(stderr=True)
-
-MODEL_HELP = (
-    f"Model: '{EMBEDDED_MODEL}' (embedded, default), a local checkpoint folder or Hugging Face id, "
-    "'scripted:NAME' (e.g. scripted:optimal), or the model name of --base-url's server."
-)
-
-
-def policy_options_to_spec(
-    *,
-    model: str,
-    base_url: str | None,
-    api_key_var: str,
-    temperature: float | None,
-    top_p: float | None,
-    max_tokens: int | None,
-    extra_body: str | None,
-    concurrency: int,
-    timeout: float,
-    max_retries: int,
-    native_tools: bool,
-    seed: int,
-):
-    """The :class:`~adapters.policies.factory.PolicySpec` of the shared model options."""
-    from adapters.policies.factory import PolicySpec
-
-    body = {}
-    if extra_body:
-        try:
-            body = json.loads(extra_body)
-        except json.JSONDecodeError as error:
-            raise typer.BadParameter(f"--extra-body is not JSON: {error}") from error
-        if not isinstance(body, dict):
-            raise typer.BadParameter("--extra-body must be a JSON object")
-    return PolicySpec(
-        model=model,
-        base_url=base_url,
-        api_key_var=api_key_var,
-        sampling=SamplingArgs(
-            temperature=temperature, top_p=top_p, max_tokens=max_tokens, extra_body=body
-        ),
-        max_concurrency=concurrency,
-        timeout=timeout,
-        max_retries=max_retries,
-        native_tools=native_tools,
-        local_batch_size=max(1, concurrency),
-        seed=seed,
-    )
 
 
 @app.command("eval")
@@ -102,27 +68,17 @@ def eval_command(
     rollouts_per_example: int = typer.Option(
         1, "--rollouts-per-example", "-r", min=1, help="Rollouts per example (pass@k)."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, help="Episodes in flight."),
-    model: str = typer.Option(EMBEDDED_MODEL, "--model", "-m", help=MODEL_HELP),
-    base_url: str | None = typer.Option(
-        None, "--base-url", "-b", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1."
-    ),
-    api_key_var: str = typer.Option(
-        DEFAULT_API_KEY_VAR, "--api-key-var", "-k", help="Environment variable with the API key."
-    ),
-    temperature: float | None = typer.Option(None, "--temperature", "-t", min=0.0),
-    top_p: float | None = typer.Option(None, "--top-p", min=0.0, max=1.0),
-    max_tokens: int | None = typer.Option(
-        None, "--max-tokens", min=1, help="Tokens per reply (local default 128)."
-    ),
-    extra_body: str | None = typer.Option(
-        None, "--extra-body", help="JSON object added to each request, e.g. '{\"top_k\": 20}'."
-    ),
-    native_tools: bool = typer.Option(
-        True, "--native-tools/--text-tools", help="Send env tools natively or as text only."
-    ),
-    timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Seconds per request."),
-    max_retries: int = typer.Option(6, "--max-retries", min=0, help="Retries per request."),
+    concurrency: ConcurrencyOption = 8,
+    model: ModelOption = EMBEDDED_MODEL,
+    base_url: BaseUrlOption = None,
+    api_key_var: ApiKeyVarOption = DEFAULT_API_KEY_VAR,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_tokens: MaxTokensOption = None,
+    extra_body: ExtraBodyOption = None,
+    native_tools: NativeToolsOption = True,
+    timeout: TimeoutOption = REQUEST_TIMEOUT_S,
+    max_retries: MaxRetriesOption = MAX_RETRIES,
     seed_offset: int = typer.Option(
         0, "--seed-offset", min=0, help="Example i uses seed offset + i."
     ),
@@ -184,8 +140,8 @@ def eval_command(
         success_outcomes = tuple(success) or declared_success_outcomes(env_id)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    spec = policy_options_to_spec(
-        model=model,
+    spec = policy_spec(
+        model,
         base_url=base_url,
         api_key_var=api_key_var,
         temperature=temperature,

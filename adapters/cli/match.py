@@ -5,35 +5,38 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from adapters.cli import app
-from adapters.models import EMBEDDED_MODEL
+from adapters.cli.options import (
+    ApiKeyVarOption,
+    ConcurrencyOption,
+    MaxRetriesOption,
+    MaxTokensOption,
+    SeedOption,
+    TemperatureOption,
+    TimeoutOption,
+    TopPOption,
+    model_specs,
+    policy_spec,
+)
 from adapters.policies.base import ChatPolicy
-from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR
+from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from adapters.policies.factory import PolicySpec
 
 console = Console()
 err_console = Console(stderr=True)
 
-PLAYER_HELP = (
-    f"'scripted:NAME' (random, optimal), '{EMBEDDED_MODEL}' (embedded), a local checkpoint or "
-    "Hugging Face id, or the model name served by that side's --base-url-*."
-)
+PLAYER_HELP = model_specs("that side's --base-url-a or --base-url-b") + "."
+BASE_URL_HELP = "OpenAI-compatible endpoint serving player {}, e.g. http://127.0.0.1:8080/v1."
 
 
-def resolve_player(
-    model: str,
-    *,
-    base_url: str | None,
-    api_key_var: str,
-    temperature: float | None,
-    max_tokens: int | None,
-    concurrency: int,
-    seed: int,
-    env_id: str,
-) -> ChatPolicy:
+def resolve_player(spec: PolicySpec, *, env_id: str) -> ChatPolicy:
     """The chat policy of one side of ``env_id``'s two-player view.
 
     Scripted players are reseeded from each game's seed (:class:`~adapters.match.ScriptedPlayer`)
@@ -41,23 +44,13 @@ def resolve_player(
     :func:`adapters.policies.factory.make_policy`, as in ``llm-gym eval``.
     """
     from adapters.match import ScriptedPlayer
-    from adapters.policies.factory import SCRIPTED_PREFIX, PolicySpec, make_policy
-    from adapters.policies.openai_compat import SamplingArgs
+    from adapters.policies.factory import SCRIPTED_PREFIX, make_policy
 
-    if base_url is None and model.startswith(SCRIPTED_PREFIX):
+    if spec.kind == "scripted":
         try:
-            return ScriptedPlayer(model[len(SCRIPTED_PREFIX) :], seed=seed, env_id=env_id)
+            return ScriptedPlayer(spec.model[len(SCRIPTED_PREFIX) :], seed=spec.seed, env_id=env_id)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
-    spec = PolicySpec(
-        model=model,
-        base_url=base_url,
-        api_key_var=api_key_var,
-        sampling=SamplingArgs(temperature=temperature, max_tokens=max_tokens),
-        max_concurrency=concurrency,
-        local_batch_size=concurrency,
-        seed=seed,
-    )
     try:
         return make_policy(spec, env_id=env_id)
     except (ValueError, ImportError) as error:
@@ -75,19 +68,16 @@ def match(
         help="An env with a two-player view (default: the only one, LLMTicTacToe-v0).",
     ),
     games: int = typer.Option(100, "--games", "-n", min=1, help="Games; sides swap every game."),
-    seed: int = typer.Option(0, "--seed", help="Game g is reset with seed + g."),
-    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Games in flight."),
-    base_url_a: str | None = typer.Option(
-        None, "--base-url-a", help="OpenAI-compatible endpoint serving player A."
-    ),
-    base_url_b: str | None = typer.Option(
-        None, "--base-url-b", help="OpenAI-compatible endpoint serving player B."
-    ),
-    api_key_var: str = typer.Option(
-        DEFAULT_API_KEY_VAR, "--api-key-var", "-k", help="Environment variable with the API key."
-    ),
-    temperature: float | None = typer.Option(None, "--temperature", "-t", min=0.0),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per reply."),
+    seed: SeedOption = 0,
+    concurrency: ConcurrencyOption = 4,
+    base_url_a: str | None = typer.Option(None, "--base-url-a", help=BASE_URL_HELP.format("A")),
+    base_url_b: str | None = typer.Option(None, "--base-url-b", help=BASE_URL_HELP.format("B")),
+    api_key_var: ApiKeyVarOption = DEFAULT_API_KEY_VAR,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_tokens: MaxTokensOption = None,
+    timeout: TimeoutOption = REQUEST_TIMEOUT_S,
+    max_retries: MaxRetriesOption = MAX_RETRIES,
     require_think: bool = typer.Option(
         False, "--require-think", help="Replies must reason in <think> before the move."
     ),
@@ -117,17 +107,21 @@ def match(
     except (ValueError, *gym_errors()) as error:
         raise typer.BadParameter(str(error)) from error
     options = {
-        "env_id": env_id,
         "api_key_var": api_key_var,
         "temperature": temperature,
+        "top_p": top_p,
         "max_tokens": max_tokens,
         "concurrency": concurrency,
+        "timeout": timeout,
+        "max_retries": max_retries,
     }
-    policy_a = resolve_player(player_a, base_url=base_url_a, seed=seed, **options)
-    if (player_b, base_url_b) == (player_a, base_url_a) and not player_a.startswith("scripted:"):
+    spec_a = policy_spec(player_a, base_url=base_url_a, seed=seed, **options)
+    policy_a = resolve_player(spec_a, env_id=env_id)
+    if (player_b, base_url_b) == (player_a, base_url_a) and spec_a.kind != "scripted":
         policy_b = policy_a  # one model plays itself: load or connect once
     else:
-        policy_b = resolve_player(player_b, base_url=base_url_b, seed=seed + 1, **options)
+        spec_b = policy_spec(player_b, base_url=base_url_b, seed=seed + 1, **options)
+        policy_b = resolve_player(spec_b, env_id=env_id)
     env_kwargs = {"require_think": require_think, "max_turns": max_turns}
     results = None
     if output is not None:

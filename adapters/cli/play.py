@@ -11,17 +11,32 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
 from adapters.cli import app
+from adapters.cli.options import (
+    ApiKeyVarOption,
+    BaseUrlOption,
+    MaxRetriesOption,
+    MaxTokensOption,
+    ModelOption,
+    SeedOption,
+    TemperatureOption,
+    TimeoutOption,
+    TopPOption,
+    policy_spec,
+)
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.base import ChatPolicy, PolicyReply
-from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR
+from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 from adapters.records import Message
+
+if TYPE_CHECKING:
+    from adapters.policies.factory import PolicySpec
 
 QUIT_WORDS = frozenset({"q", "quit", "exit"})
 
@@ -92,31 +107,14 @@ class ShownPolicy:
         return reply
 
 
-def make_opponent(
-    model: str,
-    *,
-    base_url: str | None,
-    api_key_var: str,
-    max_tokens: int,
-    seed: int,
-    env_id: str,
-) -> ChatPolicy:
+def make_opponent(spec: PolicySpec, *, env_id: str) -> ChatPolicy:
     """``scripted:NAME``, an endpoint model (``base_url``) or a local model (default embedded)."""
-    from adapters.policies.factory import PolicySpec, make_policy
-    from adapters.policies.openai_compat import SamplingArgs
+    from adapters.policies.factory import SCRIPTED_PREFIX, make_policy
 
-    if model.startswith("scripted:") and not base_url:
+    if spec.kind == "scripted":
         from adapters.match import ScriptedPlayer
 
-        return ScriptedPlayer(model.split(":", 1)[1], seed=seed, env_id=env_id)
-    spec = PolicySpec(
-        model=model,
-        base_url=base_url,
-        api_key_var=api_key_var,
-        sampling=SamplingArgs(max_tokens=max_tokens),
-        local_batch_size=1,
-        seed=seed,
-    )
+        return ScriptedPlayer(spec.model[len(SCRIPTED_PREFIX) :], seed=spec.seed, env_id=env_id)
     return make_policy(spec, env_id=env_id)
 
 
@@ -125,21 +123,19 @@ def play(
     env_id: str | None = typer.Argument(
         None, help="An env with a two-player view (default: the only one, LLMTicTacToe-v0)."
     ),
-    model: str = typer.Option(
-        EMBEDDED_MODEL,
-        "--model",
-        "-m",
-        help="Opponent: the embedded model (default), a checkpoint, scripted:optimal, "
-        "scripted:random, or a model name of --base-url.",
-    ),
-    base_url: str | None = typer.Option(None, "--base-url", "-b", help="OpenAI-compatible URL."),
-    api_key_var: str = typer.Option(DEFAULT_API_KEY_VAR, "--api-key-var", "-k"),
+    model: ModelOption = EMBEDDED_MODEL,
+    base_url: BaseUrlOption = None,
+    api_key_var: ApiKeyVarOption = DEFAULT_API_KEY_VAR,
     play_as: str | None = typer.Option(
         None, "--as", help="Your side, e.g. X (moves first) or O (default: the first side)."
     ),
     games: int = typer.Option(1, "--games", min=1, help="Games to play."),
-    seed: int = typer.Option(0, "--seed", help="Game g uses seed + g."),
-    max_tokens: int = typer.Option(64, "--max-tokens", min=1, help="Model reply length."),
+    seed: SeedOption = 0,
+    temperature: TemperatureOption = None,
+    top_p: TopPOption = None,
+    max_tokens: MaxTokensOption = 64,
+    timeout: TimeoutOption = REQUEST_TIMEOUT_S,
+    max_retries: MaxRetriesOption = MAX_RETRIES,
     require_think: bool = typer.Option(False, "--require-think"),
 ) -> None:
     """Play an env's two-player view (tic-tac-toe) against a model, an endpoint or a solver."""
@@ -156,14 +152,19 @@ def play(
         raise typer.BadParameter(f"--as must be one of {', '.join(sides)}, got {play_as!r}")
     console = Console()
     try:
-        opponent = make_opponent(
+        spec = policy_spec(
             model,
             base_url=base_url,
             api_key_var=api_key_var,
+            temperature=temperature,
+            top_p=top_p,
             max_tokens=max_tokens,
+            concurrency=1,
+            timeout=timeout,
+            max_retries=max_retries,
             seed=seed,
-            env_id=env_id,
         )
+        opponent = make_opponent(spec, env_id=env_id)
     except (ValueError, ImportError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error

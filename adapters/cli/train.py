@@ -11,13 +11,18 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.cli import app
+from adapters.cli.options import (
+    BaseModelOption,
+    BaseUrlOption,
+    ConcurrencyOption,
+    MaxTokensOption,
+    SeedOption,
+    TeacherOption,
+    TemperatureOption,
+    teacher_spec,
+)
 
 console = Console()
-
-TEACHER_HELP = (
-    "The teacher: scripted:NAME (e.g. scripted:optimal), or any model spec the policy factory "
-    "accepts (the embedded model, a local checkpoint, an endpoint with --base-url)."
-)
 
 
 def _json_option(value: str | None, name: str) -> dict:
@@ -58,14 +63,12 @@ def _checkpoint(value: str | None) -> str | bool | None:
 def sft_data(
     env_id: str = typer.Argument(..., help="A registered env id, e.g. LLMTicTacToe-v0."),
     output: Path = typer.Option(..., "--output", "-o", help="The chat JSONL file to write."),
-    teacher: str = typer.Option("scripted:optimal", "--teacher", help=TEACHER_HELP),
-    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint."),
-    temperature: float | None = typer.Option(
-        None, "--temperature", "-t", min=0.0, help="Sampling temperature of a model teacher."
-    ),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="Tokens per reply."),
+    teacher: TeacherOption = None,
+    base_url: BaseUrlOption = None,
+    temperature: TemperatureOption = None,
+    max_tokens: MaxTokensOption = None,
     episodes: int = typer.Option(200, "--episodes", "-n", min=1, help="Teacher episodes."),
-    seed: int = typer.Option(0, "--seed", help="Episode e is reset with seed + e."),
+    seed: SeedOption = 0,
     env_kwargs: str | None = typer.Option(
         None, "--env-kwargs", help="JSON env arguments, e.g. '{\"max_random_move_prob\": 0.5}'."
     ),
@@ -82,7 +85,7 @@ def sft_data(
         0, "--max-invalid", min=-1, help="Most invalid replies per episode (-1: no limit)."
     ),
     min_reward: float | None = typer.Option(None, "--min-reward", help="Smallest episode score."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Episodes in flight."),
+    concurrency: ConcurrencyOption = 8,
     records: Path | None = typer.Option(
         None, "--records", help="Also write every teacher episode record (kept or not) here."
     ),
@@ -126,6 +129,7 @@ def sft_data(
         temperature = 0.0
     kwargs = _json_option(env_kwargs, "--env-kwargs")
     settings = opponent_settings(env_id, opponent, kwargs, walk=cover)
+    teacher = teacher_spec(env_id, teacher)
     policy = make_teacher(
         env_id,
         teacher,
@@ -250,9 +254,7 @@ def train_sft_command(
         "(loss on the completion only), mixed as you like.",
     ),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the model goes."),
-    model: str | None = typer.Option(
-        None, "--model", help="Base model: a local checkpoint or HF id (default: embedded 135M)."
-    ),
+    model: BaseModelOption = None,
     lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters, then merge them."),
     lora_r: int = typer.Option(16, "--lora-rank", "--lora-r", min=1),
     lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),

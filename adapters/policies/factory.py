@@ -17,7 +17,17 @@ from typing import Any
 
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.base import ChatPolicy
-from adapters.policies.openai_compat import DEFAULT_API_KEY_VAR, RetryPolicy, SamplingArgs
+from adapters.policies.defaults import (
+    DEFAULT_API_KEY_VAR,
+    LOCAL_BATCH_SIZE,
+    LOCAL_MAX_NEW_TOKENS,
+    LOCAL_TEMPERATURE,
+    LOCAL_TOP_P,
+    MAX_CONCURRENCY,
+    MAX_RETRIES,
+    REQUEST_TIMEOUT_S,
+)
+from adapters.policies.openai_compat import RetryPolicy, SamplingArgs
 
 SCRIPTED_PREFIX = "scripted:"
 RECORDED_PREFIX = "recorded:"
@@ -28,18 +38,18 @@ class PolicySpec:
     """What a command asked for; :meth:`as_dict` goes into ``metadata.json``.
 
     ``max_tokens`` of ``sampling`` also bounds local generation; a local model samples with
-    ``temperature`` (default 0.7) and ``top_p`` (default 1.0).
+    ``temperature`` and ``top_p`` (unset: the local defaults of :mod:`adapters.policies.defaults`).
     """
 
     model: str = EMBEDDED_MODEL
     base_url: str | None = None
     api_key_var: str = DEFAULT_API_KEY_VAR
     sampling: SamplingArgs = field(default_factory=SamplingArgs)
-    max_concurrency: int = 32
-    timeout: float = 120.0
-    max_retries: int = 6
+    max_concurrency: int = MAX_CONCURRENCY
+    timeout: float = REQUEST_TIMEOUT_S
+    max_retries: int = MAX_RETRIES
     native_tools: bool = True
-    local_batch_size: int = 16
+    local_batch_size: int = LOCAL_BATCH_SIZE
     seed: int = 0
 
     @property
@@ -102,9 +112,9 @@ def make_policy(
     sampling = spec.sampling
     return LocalChatPolicy(
         spec.model,
-        max_new_tokens=sampling.max_tokens or 128,
-        temperature=0.7 if sampling.temperature is None else sampling.temperature,
-        top_p=1.0 if sampling.top_p is None else sampling.top_p,
+        max_new_tokens=sampling.max_tokens or LOCAL_MAX_NEW_TOKENS,
+        temperature=LOCAL_TEMPERATURE if sampling.temperature is None else sampling.temperature,
+        top_p=LOCAL_TOP_P if sampling.top_p is None else sampling.top_p,
         max_batch_size=spec.local_batch_size,
         seed=spec.seed if sampling.seed is None else sampling.seed,
     )

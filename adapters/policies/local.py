@@ -32,6 +32,12 @@ from adapters.generation import (
 )
 from adapters.models import EMBEDDED_MODEL, load_model_and_tokenizer, require
 from adapters.policies.base import PolicyReply
+from adapters.policies.defaults import (
+    LOCAL_BATCH_SIZE,
+    LOCAL_MAX_NEW_TOKENS,
+    LOCAL_TEMPERATURE,
+    LOCAL_TOP_P,
+)
 from adapters.records import Message
 
 
@@ -76,10 +82,10 @@ class LocalChatPolicy:
         self,
         model: str | None = None,
         *,
-        max_new_tokens: int = 128,
-        temperature: float = 0.7,
-        top_p: float = 1.0,
-        max_batch_size: int = 16,
+        max_new_tokens: int = LOCAL_MAX_NEW_TOKENS,
+        temperature: float = LOCAL_TEMPERATURE,
+        top_p: float = LOCAL_TOP_P,
+        max_batch_size: int = LOCAL_BATCH_SIZE,
         batch_wait_s: float = 0.02,
         seed: int = 0,
         device: str | None = None,

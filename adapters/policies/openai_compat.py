@@ -41,11 +41,16 @@ from typing import Any
 import openai
 
 from adapters.policies.base import PolicyReply
+from adapters.policies.defaults import (
+    DEFAULT_API_KEY_VAR,
+    MAX_CONCURRENCY,
+    MAX_RETRIES,
+    REQUEST_TIMEOUT_S,
+)
 from adapters.records import Message
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_KEY_VAR = "OPENAI_API_KEY"
 LOCAL_DUMMY_KEY = "local-server-needs-no-key"
 """Sent when the key variable is unset but a base URL is given: local servers ignore the key."""
 
@@ -97,7 +102,7 @@ class RetryPolicy:
     ``[0, min(max_delay, initial_delay * 2**n)]``; a server's ``Retry-After`` is honoured up to
     ``max_delay``."""
 
-    max_retries: int = 6
+    max_retries: int = MAX_RETRIES
     initial_delay: float = 0.5
     max_delay: float = 30.0
 
@@ -265,8 +270,8 @@ class OpenAICompatiblePolicy:
         api_key: str | None = None,
         api_key_var: str = DEFAULT_API_KEY_VAR,
         sampling: SamplingArgs | None = None,
-        max_concurrency: int = 32,
-        timeout: float = 120.0,
+        max_concurrency: int = MAX_CONCURRENCY,
+        timeout: float = REQUEST_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         native_tools: bool = True,
         client: Any | None = None,

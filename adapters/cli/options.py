@@ -1,0 +1,206 @@
+"""The options that pick and sample a model, declared once for every command that takes one.
+
+Each alias fixes an option's names, short flag, bounds and help; a command gives the default as
+its parameter's default, which is the same everywhere except where the alias' help says
+otherwise (the request limits always come from :mod:`adapters.policies.defaults`).
+:func:`policy_spec` turns the parsed values into the
+:class:`~adapters.policies.factory.PolicySpec` a command builds its policy from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from adapters.models import EMBEDDED_MODEL
+from adapters.policies.defaults import (
+    DEFAULT_API_KEY_VAR,
+    LOCAL_MAX_NEW_TOKENS,
+    LOCAL_TEMPERATURE,
+    LOCAL_TOP_P,
+    MAX_CONCURRENCY,
+    MAX_RETRIES,
+    REQUEST_TIMEOUT_S,
+)
+
+if TYPE_CHECKING:
+    from adapters.policies.factory import PolicySpec
+
+
+def model_specs(base_url_flag: str = "--base-url") -> str:
+    """The model specs every model-taking option accepts (see :mod:`adapters.policies.factory`)."""
+    return (
+        f"'{EMBEDDED_MODEL}' (embedded), a local checkpoint folder or Hugging Face id, "
+        f"'scripted:NAME' (e.g. scripted:optimal), or the model name served at {base_url_flag}"
+    )
+
+
+MODEL_SPECS = model_specs()
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help=f"The model: {MODEL_SPECS}.")]
+TeacherOption = Annotated[
+    str | None,
+    typer.Option(
+        "--teacher",
+        help="Writes the replies to learn from: the env's declared teacher (default; "
+        "scripted:optimal for tic-tac-toe), or another model: "
+        f"{model_specs('--base-url (sft-data only)')}.",
+    ),
+]
+StudentOption = Annotated[
+    str, typer.Option("--student", help=f"The policy to correct: {MODEL_SPECS}.")
+]
+BaseModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help=f"Base model to fine-tune: a local checkpoint folder or Hugging Face id (default: "
+        f"the embedded {EMBEDDED_MODEL}).",
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        "-b",
+        help="OpenAI-compatible endpoint serving the model (dagger: the student), e.g. "
+        "http://127.0.0.1:8080/v1.",
+    ),
+]
+ApiKeyVarOption = Annotated[
+    str,
+    typer.Option(
+        "--api-key-var", "-k", help="Environment variable holding the endpoint's API key."
+    ),
+]
+TemperatureOption = Annotated[
+    float | None,
+    typer.Option(
+        "--temperature",
+        "-t",
+        min=0.0,
+        help=f"Sampling temperature (unset: the server's default; a local model's is "
+        f"{LOCAL_TEMPERATURE:g}).",
+    ),
+]
+TopPOption = Annotated[
+    float | None,
+    typer.Option(
+        "--top-p",
+        min=0.0,
+        max=1.0,
+        help=f"Nucleus sampling (unset: the server's default; a local model's is {LOCAL_TOP_P}).",
+    ),
+]
+MaxTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-tokens",
+        min=1,
+        help=f"Tokens per reply (unset: the server's limit; a local model's is "
+        f"{LOCAL_MAX_NEW_TOKENS}).",
+    ),
+]
+ExtraBodyOption = Annotated[
+    str | None,
+    typer.Option("--extra-body", help="JSON object added to each request, e.g. '{\"top_k\": 20}'."),
+]
+NativeToolsOption = Annotated[
+    bool,
+    typer.Option("--native-tools/--text-tools", help="Send env tools natively or as text only."),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", min=0.1, help="Seconds per request attempt, for the whole response."),
+]
+MaxRetriesOption = Annotated[
+    int,
+    typer.Option(
+        "--max-retries",
+        min=0,
+        help="Retries of a request after a rate limit, server error, timeout or lost connection.",
+    ),
+]
+ConcurrencyOption = Annotated[
+    int, typer.Option("--concurrency", "-c", min=1, help="Episodes (games) in flight.")
+]
+SeedOption = Annotated[
+    int,
+    typer.Option("--seed", help="Episode (game) e is reset with seed + e; also seeds sampling."),
+]
+
+
+def policy_spec(
+    model: str,
+    *,
+    base_url: str | None = None,
+    api_key_var: str = DEFAULT_API_KEY_VAR,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    extra_body: str | None = None,
+    concurrency: int = MAX_CONCURRENCY,
+    timeout: float = REQUEST_TIMEOUT_S,
+    max_retries: int = MAX_RETRIES,
+    native_tools: bool = True,
+    seed: int = 0,
+) -> PolicySpec:
+    """The :class:`~adapters.policies.factory.PolicySpec` of the model options.
+
+    ``concurrency`` bounds the requests in flight and a local model's batch.
+
+    Raises:
+        typer.BadParameter: ``extra_body`` is not a JSON object.
+    """
+    from adapters.policies.factory import PolicySpec
+    from adapters.policies.openai_compat import SamplingArgs
+
+    return PolicySpec(
+        model=model,
+        base_url=base_url,
+        api_key_var=api_key_var,
+        sampling=SamplingArgs(
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            extra_body=_json_object(extra_body),
+        ),
+        max_concurrency=concurrency,
+        timeout=timeout,
+        max_retries=max_retries,
+        native_tools=native_tools,
+        local_batch_size=max(1, concurrency),
+        seed=seed,
+    )
+
+
+def _json_object(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise typer.BadParameter(f"--extra-body is not JSON: {error}") from error
+    if not isinstance(body, dict):
+        raise typer.BadParameter("--extra-body must be a JSON object")
+    return body
+
+
+def teacher_spec(env_id: str, teacher: str | None) -> str:
+    """``teacher``, or the model spec of the env's declared teacher when none was given.
+
+    Raises:
+        typer.BadParameter: the env is unknown or declares no teacher.
+    """
+    if teacher is not None:
+        return teacher
+    from adapters.cli.eval import gym_errors
+    from adapters.training.teachers import default_teacher
+
+    try:
+        return default_teacher(env_id)
+    except (ValueError, *gym_errors()) as error:
+        raise typer.BadParameter(str(error), param_hint="--teacher") from error
