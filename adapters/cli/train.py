@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from adapters.cli import app
+
+if TYPE_CHECKING:
+    from adapters.policies.base import ChatPolicy
 
 console = Console()
 
@@ -30,6 +34,17 @@ def _json_option(value: str | None, name: str) -> dict:
     if not isinstance(parsed, dict):
         raise typer.BadParameter(f"{name} must be a JSON object, got {value!r}")
     return parsed
+
+
+def teacher_policy(env_id: str, spec: str | None, **options: Any) -> ChatPolicy:
+    """:func:`~adapters.training.teachers.make_teacher` with a command-line error for a teacher
+    it cannot build (an unknown scripted player, an env with no default teacher)."""
+    from adapters.training.teachers import make_teacher
+
+    try:
+        return make_teacher(env_id, spec, **options)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--teacher") from error
 
 
 def _lora(use: bool, r: int, alpha: int, dropout: float, targets: str | None = None):
@@ -113,7 +128,6 @@ def sft_data(
         default_filter,
         generate_sft_data_sync,
     )
-    from adapters.training.teachers import make_teacher
 
     if rows not in ROW_SHAPES:
         raise typer.BadParameter(f"--rows must be one of {', '.join(ROW_SHAPES)}, got {rows!r}")
@@ -126,7 +140,7 @@ def sft_data(
         temperature = 0.0
     kwargs = _json_option(env_kwargs, "--env-kwargs")
     settings = opponent_settings(env_id, opponent, kwargs, walk=cover)
-    policy = make_teacher(
+    policy = teacher_policy(
         env_id,
         teacher,
         base_url=base_url,
