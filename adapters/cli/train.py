@@ -374,6 +374,19 @@ def train_sft_command(
         console.print(f"plot {name}: {path}")
 
 
+def training_strata(env_id: str, spec: str | None) -> dict[str, dict]:
+    """The strata ``--strata`` names (:func:`~adapters.training.strata.resolve_strata`)."""
+    from adapters.cli.eval import gym_errors
+    from adapters.training.strata import resolve_strata
+
+    try:
+        return resolve_strata(env_id, spec)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--strata") from error
+    except gym_errors() as error:
+        raise typer.BadParameter(f"{env_id}: {error}", param_hint="ENV_ID") from error
+
+
 @app.command("train-grpo")
 def train_grpo_command(
     env_id: str = typer.Argument(..., help="A registered env id, e.g. LLMTicTacToe-v0."),
@@ -385,13 +398,11 @@ def train_grpo_command(
     strata: str | None = typer.Option(
         None,
         "--strata",
-        help="JSON list of env-argument sets, one per difficulty stratum; every batch mixes "
-        "them equally. Tic-tac-toe default: --opponent-range split in --num-strata bins.",
+        help="Difficulty strata, mixed equally in every batch: comma-separated names from the "
+        "env's card (its strata or settings; llm_gym.describe(ENV_ID).card lists them), a JSON "
+        "list of env-argument objects, or a JSON object name -> env arguments. Default: the "
+        "card's training strata.",
     ),
-    opponent_range: tuple[float, float] = typer.Option(
-        (0.2, 0.7), "--opponent-range", help="Tic-tac-toe: random-move probability range."
-    ),
-    num_strata: int = typer.Option(2, "--num-strata", min=1, help="Tic-tac-toe: bins."),
     rows: int | None = typer.Option(
         None,
         "--rows",
@@ -446,11 +457,22 @@ def train_grpo_command(
     save_steps: int | None = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
     eval_steps: int = typer.Option(0, "--eval-steps", min=0, help="Evaluate every N steps."),
     eval_games: int = typer.Option(20, "--eval-games", min=1, help="Games per eval setting."),
+    eval_setting: list[str] = typer.Option(
+        [],
+        "--eval-setting",
+        help="A setting of the env's card to evaluate with --eval-steps; repeat (default: the "
+        "card's default settings).",
+    ),
     use_vllm: bool = typer.Option(False, "--use-vllm", help="Generate with TRL's vLLM backend."),
     vllm_mode: str = typer.Option("colocate", "--vllm-mode", help="colocate or server."),
     vllm_server_base_url: str | None = typer.Option(None, "--vllm-server-base-url"),
     log_completions: bool = typer.Option(False, "--log-completions"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        min=0,
+        help="Seeds the run; the episodes are the env card's training seeds from this offset.",
+    ),
     grpo_args: str | None = typer.Option(
         None, "--grpo-args", help="JSON of further GRPOConfig arguments, passed through."
     ),
@@ -459,23 +481,18 @@ def train_grpo_command(
 
     Multi-GPU: launch with `accelerate launch --config_file ... $(which llm-gym) train-grpo ...`.
     """
-    from adapters.training.grpo import GRPORunConfig, default_strata, train_grpo
+    from adapters.cli.eval import opponent_setting
+    from adapters.training.grpo import GRPORunConfig, train_grpo
 
-    if strata:
-        try:
-            strata_list = json.loads(strata)
-        except json.JSONDecodeError as error:
-            raise typer.BadParameter(f"--strata must be a JSON list: {error}") from error
-        if not isinstance(strata_list, list) or not all(isinstance(s, dict) for s in strata_list):
-            raise typer.BadParameter("--strata must be a JSON list of objects")
-    else:
-        strata_list = default_strata(env_id, num_strata, *opponent_range)
+    strata_named = training_strata(env_id, strata)
+    for name in eval_setting:
+        opponent_setting(env_id, name)
     config = GRPORunConfig(
         env_id=env_id,
         output_dir=output_dir,
         model=model,
         env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
-        strata=strata_list,
+        strata=strata_named,
         rows=rows,
         seed=seed,
         num_generations=num_generations,
@@ -499,6 +516,7 @@ def train_grpo_command(
         save_steps=save_steps,
         eval_steps=eval_steps,
         eval_games=eval_games,
+        eval_settings=list(eval_setting) or None,
         use_vllm=use_vllm,
         vllm_mode=vllm_mode,
         vllm_server_base_url=vllm_server_base_url,

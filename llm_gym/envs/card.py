@@ -59,6 +59,20 @@ class SeedRange:
             raise ValueError(f"count must be between 0 and {len(self)}, got {count}")
         return range(self.start, self.start + count)
 
+    def window(self, offset: int, count: int) -> list[int]:
+        """``count`` distinct seeds from ``offset`` seeds into the range, wrapping at its end.
+
+        >>> SeedRange(10, 20).window(8, 4)
+        [18, 19, 10, 11]
+        """
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
+        if not 0 <= count <= len(self):
+            raise ValueError(
+                f"count must be between 0 and {len(self)} (the range's seeds), got {count}"
+            )
+        return [self.start + (offset + i) % len(self) for i in range(count)]
+
     def overlaps(self, other: SeedRange) -> bool:
         return self.start < other.stop and other.start < self.stop
 

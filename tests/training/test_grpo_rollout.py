@@ -277,10 +277,10 @@ def test_component_reward_is_named_for_trl_and_needs_the_column() -> None:
 
 @pytest.mark.parametrize("env_id", sorted(llm_gym.ENV_SPECS))
 def test_every_registered_env_rolls_out_with_its_own_components(tokenizer, env_id) -> None:
-    from adapters.training.grpo import build_episode_dataset, default_strata
+    from adapters.training.grpo import build_episode_dataset, resolve_strata
     from llm_gym.policies import make_scripted_policy, scripted_policy_names
 
-    strata = default_strata(env_id)
+    strata = resolve_strata(env_id, None)
     dataset = build_episode_dataset(env_id, rows=len(strata), strata=strata)
     specs = [
         EpisodeSpec(seed=row["seed"], env_kwargs=json.loads(row["env_kwargs"])) for row in dataset
