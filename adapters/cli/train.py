@@ -117,8 +117,9 @@ def sft_data(
     opponent: list[str] = typer.Option(
         [],
         "--opponent",
-        help="Tic-tac-toe opponent settings to cover (--cover) and to report coverage against "
-        "(a scripted teacher): random, mixed, optimal; repeat. Default: random and optimal.",
+        help="Settings of the env's card to cover (--cover) and to report coverage against (a "
+        "scripted teacher); repeat. Default: the card's default settings (tic-tac-toe: random "
+        "and optimal).",
     ),
 ) -> None:
     """Play ENV_ID with a teacher, keep the good episodes, write chat JSONL for SFT."""
@@ -214,23 +215,35 @@ def opponent_settings(
 ) -> dict[str, dict]:
     """Label -> env arguments to walk or measure coverage against.
 
-    Tic-tac-toe: the named opponents (default random and optimal). Other envs: the env
-    arguments alone when walking (``--cover``), else nothing.
+    The named settings of the env's card, else its default settings (``EnvCard.chosen_settings``,
+    e.g. tic-tac-toe's random and optimal opponents). An env without settings: its own arguments
+    when walking (``--cover``, dagger), else nothing.
     """
-    from adapters.cli.eval import opponent_setting
-    from adapters.reference import REFERENCE_ENV_ID
+    from adapters.cli.eval import gym_errors
+    from llm_gym.envs.describe import describe
 
-    if env_id.split(":")[-1] != REFERENCE_ENV_ID and not names:
+    try:
+        settings = describe(env_id).card.chosen_settings(names)
+    except ValueError as error:
+        raise typer.BadParameter(f"{env_id}: {error}", param_hint="--opponent") from error
+    except gym_errors() as error:
+        raise typer.BadParameter(f"{env_id}: {error}", param_hint="ENV_ID") from error
+    if not settings:
         return {"default": env_kwargs} if walk else {}
-    settings = [opponent_setting(env_id, name) for name in names or ("random", "optimal")]
-    return {str(s.label): {**env_kwargs, **s.env_kwargs} for s in settings}
+    return {name: {**env_kwargs, **arguments} for name, arguments in settings.items()}
 
 
 def sampled_coverage(env_id: str, policy, teacher: str, settings: dict, report) -> dict | None:
-    """Coverage of sampled data against each setting, for a scripted (deterministic) teacher."""
+    """Coverage of sampled data against each setting, for a scripted (deterministic) teacher on
+    an env whose chance events can be walked."""
     if not settings or not teacher.startswith("scripted:"):
         return None
-    from adapters.exact import MemoPolicy
+    from adapters.exact import MemoPolicy, check_chance_support
+
+    try:
+        check_chance_support(env_id, next(iter(settings.values())))
+    except ValueError:
+        return None
     from adapters.rollout import run_sync
     from adapters.training.sft_cover import coverage, teacher_trees
 
