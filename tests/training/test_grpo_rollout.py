@@ -193,6 +193,29 @@ def test_reward_components_per_completion_match_the_env(tokenizer) -> None:
     assert any(v < 0 for v in values["invalid_move"])
 
 
+def test_records_are_built_like_the_eval_rollouts(tokenizer) -> None:
+    from adapters.policies import ScriptedChatPolicy
+    from adapters.rollout import run_episode_sync
+
+    specs = _specs([70, 71, 72])
+    generator = ScriptedTurnGenerator(tokenizer, specs, _SloppyPlayer())
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
+    for episode in episodes:
+        record = episode.record
+        replies = iter([t.action for t in record.turns])
+        policy = ScriptedChatPolicy(lambda observation, info, r=replies: next(r), "model")
+        expected = run_episode_sync(ENV, policy, seed=record.seed)
+        assert record.messages == expected.messages
+        keep = ("action", "observation", "role", "reward", "reward_components", "info")
+        for turn, other in zip(record.turns, expected.turns, strict=True):
+            assert {k: getattr(turn, k) for k in keep} == {k: getattr(other, k) for k in keep}
+            assert turn.invalid_action == other.invalid_action
+        for field in ("outcome", "total_reward", "reward_components", "reward_weights", "metrics"):
+            assert getattr(record, field) == getattr(expected, field), field
+        assert (record.terminated, record.truncated) == (expected.terminated, expected.truncated)
+        assert record.wall_time_s > 0
+
+
 class _SloppyPlayer:
     def __init__(self):
         self.random = RandomMovePolicy(seed=3)
