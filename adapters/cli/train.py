@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +23,9 @@ from adapters.cli.options import (
     teacher_spec,
 )
 
+if TYPE_CHECKING:
+    from adapters.policies.base import ChatPolicy
+
 console = Console()
 
 
@@ -35,6 +39,17 @@ def _json_option(value: str | None, name: str) -> dict:
     if not isinstance(parsed, dict):
         raise typer.BadParameter(f"{name} must be a JSON object, got {value!r}")
     return parsed
+
+
+def teacher_policy(env_id: str, spec: str | None, **options: Any) -> ChatPolicy:
+    """:func:`~adapters.training.teachers.make_teacher` with a command-line error for a teacher
+    it cannot build (an unknown scripted player, an env with no default teacher)."""
+    from adapters.training.teachers import make_teacher
+
+    try:
+        return make_teacher(env_id, spec, **options)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--teacher") from error
 
 
 def _lora(use: bool, r: int, alpha: int, dropout: float, targets: str | None = None):
@@ -105,8 +120,9 @@ def sft_data(
     opponent: list[str] = typer.Option(
         [],
         "--opponent",
-        help="Tic-tac-toe opponent settings to cover (--cover) and to report coverage against "
-        "(a scripted teacher): random, mixed, optimal; repeat. Default: random and optimal.",
+        help="Settings of the env's card to cover (--cover) and to report coverage against (a "
+        "scripted teacher); repeat. Default: the card's default settings (tic-tac-toe: random "
+        "and optimal).",
     ),
 ) -> None:
     """Play ENV_ID with a teacher, keep the good episodes, write chat JSONL for SFT."""
@@ -116,7 +132,6 @@ def sft_data(
         default_filter,
         generate_sft_data_sync,
     )
-    from adapters.training.teachers import make_teacher
 
     if rows not in ROW_SHAPES:
         raise typer.BadParameter(f"--rows must be one of {', '.join(ROW_SHAPES)}, got {rows!r}")
@@ -130,7 +145,7 @@ def sft_data(
     kwargs = _json_option(env_kwargs, "--env-kwargs")
     settings = opponent_settings(env_id, opponent, kwargs, walk=cover)
     teacher = teacher_spec(env_id, teacher)
-    policy = make_teacher(
+    policy = teacher_policy(
         env_id,
         teacher,
         base_url=base_url,
@@ -204,23 +219,35 @@ def opponent_settings(
 ) -> dict[str, dict]:
     """Label -> env arguments to walk or measure coverage against.
 
-    Tic-tac-toe: the named opponents (default random and optimal). Other envs: the env
-    arguments alone when walking (``--cover``), else nothing.
+    The named settings of the env's card, else its default settings (``EnvCard.chosen_settings``,
+    e.g. tic-tac-toe's random and optimal opponents). An env without settings: its own arguments
+    when walking (``--cover``, dagger), else nothing.
     """
-    from adapters.cli.eval import opponent_setting
-    from adapters.reference import REFERENCE_ENV_ID
+    from adapters.cli.eval import gym_errors
+    from llm_gym.envs.describe import describe
 
-    if env_id.split(":")[-1] != REFERENCE_ENV_ID and not names:
+    try:
+        settings = describe(env_id).card.chosen_settings(names)
+    except ValueError as error:
+        raise typer.BadParameter(f"{env_id}: {error}", param_hint="--opponent") from error
+    except gym_errors() as error:
+        raise typer.BadParameter(f"{env_id}: {error}", param_hint="ENV_ID") from error
+    if not settings:
         return {"default": env_kwargs} if walk else {}
-    settings = [opponent_setting(env_id, name) for name in names or ("random", "optimal")]
-    return {str(s.label): {**env_kwargs, **s.env_kwargs} for s in settings}
+    return {name: {**env_kwargs, **arguments} for name, arguments in settings.items()}
 
 
 def sampled_coverage(env_id: str, policy, teacher: str, settings: dict, report) -> dict | None:
-    """Coverage of sampled data against each setting, for a scripted (deterministic) teacher."""
+    """Coverage of sampled data against each setting, for a scripted (deterministic) teacher on
+    an env whose chance events can be walked."""
     if not settings or not teacher.startswith("scripted:"):
         return None
-    from adapters.exact import MemoPolicy
+    from adapters.exact import MemoPolicy, check_chance_support
+
+    try:
+        check_chance_support(env_id, next(iter(settings.values())))
+    except ValueError:
+        return None
     from adapters.rollout import run_sync
     from adapters.training.sft_cover import coverage, teacher_trees
 
@@ -362,6 +389,19 @@ def train_sft_command(
         console.print(f"plot {name}: {path}")
 
 
+def training_strata(env_id: str, spec: str | None) -> dict[str, dict]:
+    """The strata ``--strata`` names (:func:`~adapters.training.strata.resolve_strata`)."""
+    from adapters.cli.eval import gym_errors
+    from adapters.training.strata import resolve_strata
+
+    try:
+        return resolve_strata(env_id, spec)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--strata") from error
+    except gym_errors() as error:
+        raise typer.BadParameter(f"{env_id}: {error}", param_hint="ENV_ID") from error
+
+
 @app.command("train-grpo")
 def train_grpo_command(
     env_id: str = typer.Argument(..., help="A registered env id, e.g. LLMTicTacToe-v0."),
@@ -373,13 +413,11 @@ def train_grpo_command(
     strata: str | None = typer.Option(
         None,
         "--strata",
-        help="JSON list of env-argument sets, one per difficulty stratum; every batch mixes "
-        "them equally. Tic-tac-toe default: --opponent-range split in --num-strata bins.",
+        help="Difficulty strata, mixed equally in every batch: comma-separated names from the "
+        "env's card (its strata or settings; llm_gym.describe(ENV_ID).card lists them), a JSON "
+        "list of env-argument objects, or a JSON object name -> env arguments. Default: the "
+        "card's training strata.",
     ),
-    opponent_range: tuple[float, float] = typer.Option(
-        (0.2, 0.7), "--opponent-range", help="Tic-tac-toe: random-move probability range."
-    ),
-    num_strata: int = typer.Option(2, "--num-strata", min=1, help="Tic-tac-toe: bins."),
     rows: int | None = typer.Option(
         None,
         "--rows",
@@ -434,11 +472,22 @@ def train_grpo_command(
     save_steps: int | None = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
     eval_steps: int = typer.Option(0, "--eval-steps", min=0, help="Evaluate every N steps."),
     eval_games: int = typer.Option(20, "--eval-games", min=1, help="Games per eval setting."),
+    eval_setting: list[str] = typer.Option(
+        [],
+        "--eval-setting",
+        help="A setting of the env's card to evaluate with --eval-steps; repeat (default: the "
+        "card's default settings).",
+    ),
     use_vllm: bool = typer.Option(False, "--use-vllm", help="Generate with TRL's vLLM backend."),
     vllm_mode: str = typer.Option("colocate", "--vllm-mode", help="colocate or server."),
     vllm_server_base_url: str | None = typer.Option(None, "--vllm-server-base-url"),
     log_completions: bool = typer.Option(False, "--log-completions"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(
+        0,
+        "--seed",
+        min=0,
+        help="Seeds the run; the episodes are the env card's training seeds from this offset.",
+    ),
     grpo_args: str | None = typer.Option(
         None, "--grpo-args", help="JSON of further GRPOConfig arguments, passed through."
     ),
@@ -447,23 +496,18 @@ def train_grpo_command(
 
     Multi-GPU: launch with `accelerate launch --config_file ... $(which llm-gym) train-grpo ...`.
     """
-    from adapters.training.grpo import GRPORunConfig, default_strata, train_grpo
+    from adapters.cli.eval import opponent_setting
+    from adapters.training.grpo import GRPORunConfig, train_grpo
 
-    if strata:
-        try:
-            strata_list = json.loads(strata)
-        except json.JSONDecodeError as error:
-            raise typer.BadParameter(f"--strata must be a JSON list: {error}") from error
-        if not isinstance(strata_list, list) or not all(isinstance(s, dict) for s in strata_list):
-            raise typer.BadParameter("--strata must be a JSON list of objects")
-    else:
-        strata_list = default_strata(env_id, num_strata, *opponent_range)
+    strata_named = training_strata(env_id, strata)
+    for name in eval_setting:
+        opponent_setting(env_id, name)
     config = GRPORunConfig(
         env_id=env_id,
         output_dir=output_dir,
         model=model,
         env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
-        strata=strata_list,
+        strata=strata_named,
         rows=rows,
         seed=seed,
         num_generations=num_generations,
@@ -487,6 +531,7 @@ def train_grpo_command(
         save_steps=save_steps,
         eval_steps=eval_steps,
         eval_games=eval_games,
+        eval_settings=list(eval_setting) or None,
         use_vllm=use_vllm,
         vllm_mode=vllm_mode,
         vllm_server_base_url=vllm_server_base_url,

@@ -3,16 +3,16 @@
 Pieces, each usable alone:
 
 - :func:`build_episode_dataset`: rows ``prompt`` (the env's opening chat), ``seed``, ``stratum``
-  and ``env_kwargs`` (JSON); strata are env-argument sets of graded difficulty, e.g.
-  :func:`random_move_strata` for tic-tac-toe's opponent strength.
+  (its name) and ``env_kwargs`` (JSON); strata are named env-argument sets of graded difficulty,
+  the env card's unless the run names others (:func:`~adapters.training.strata.resolve_strata`).
 - :class:`StratifiedRepeatSampler`: TRL's ``RepeatSampler`` ordering (each row
   ``num_generations`` times in a row, the generation batch repeated for ``num_iterations`` x
   ``steps_per_generation``) but every generation batch holds the same number of rows of every
   stratum, so no batch is all easy or all hard opponents.
 - :class:`EnvGRPOTrainer`: ``GRPOTrainer`` with that sampler, which hands each batch's rows to the
   rollout function (:class:`~adapters.training.grpo_rollout.MultiTurnRollout`).
-- :func:`make_eval_callback`: greedy evaluation games (``adapters.evaluation``) every N steps,
-  logged as ``eval_env/...``.
+- :func:`make_eval_callback`: greedy evaluation games (``adapters.evaluation``) every N steps on
+  the card's settings, logged as ``eval_env/...``.
 - :func:`train_grpo`: all of it from one :class:`GRPORunConfig`, with curves saved as PNGs.
 """
 
@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,106 +35,52 @@ from adapters.rollout import run_sync
 from adapters.training.grpo_finish import finish_grpo_run
 from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
 from adapters.training.sft import LoraOptions, bf16_autocast_available
+from adapters.training.strata import StrataSpec, resolve_strata
+from llm_gym.envs.describe import describe
 
 logger = logging.getLogger(__name__)
-
-TICTACTOE = "LLMTicTacToe-v0"
-
-EVAL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    TICTACTOE: {
-        "random": {"min_random_move_prob": 1.0, "max_random_move_prob": 1.0},
-        "optimal": {"min_random_move_prob": 0.0, "max_random_move_prob": 0.0},
-    }
-}
-"""Named evaluation settings per env (env arguments); other envs evaluate their defaults."""
-
-
-def random_move_strata(low: float, high: float, count: int) -> list[dict[str, float]]:
-    """``count`` equal-width bins of tic-tac-toe's random-move probability over ``[low, high]``.
-
-    >>> strata = random_move_strata(0.2, 0.7, 2)
-    >>> [(s["min_random_move_prob"], s["max_random_move_prob"]) for s in strata]
-    [(0.2, 0.45), (0.45, 0.7)]
-    """
-    if not 0.0 <= low <= high <= 1.0:
-        raise ValueError(f"need 0 <= low <= high <= 1, got {low}, {high}")
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    edges = [round(low + (high - low) * i / count, 6) for i in range(count + 1)]
-    return [
-        {"min_random_move_prob": edges[i], "max_random_move_prob": edges[i + 1]}
-        for i in range(count)
-    ]
-
-
-def _level_strata(env_id: str, argument: str, levels: Sequence[str]) -> list[dict[str, Any]]:
-    return [{argument: level} for level in levels]
-
-
-def default_strata(
-    env_id: str, count: int = 2, low: float = 0.2, high: float = 0.7
-) -> list[dict[str, Any]]:
-    """Difficulty strata of an env when the user names none.
-
-    Tic-tac-toe: ``count`` bins of the opponent's random-move probability over ``[low, high]``
-    (the reference's first round used 0.2-0.7); the math and tool-use envs: one stratum per
-    ``difficulty`` level; reverse-text: one per text ``length``; any other env: one stratum.
-    """
-    if env_id == TICTACTOE:
-        return random_move_strata(low, high, count)
-    if env_id == "LLMDoubleCheckMath-v0":
-        from llm_gym.games.math_problems import DIFFICULTIES
-
-        return _level_strata(env_id, "difficulty", DIFFICULTIES)
-    if env_id == "LLMReverseText-v0":
-        from llm_gym.games.text_corpus import LENGTHS
-
-        return _level_strata(env_id, "length", LENGTHS)
-    if env_id == "LLMToolUse-v0":
-        env = gym.make(env_id)
-        try:
-            levels = tuple(env.unwrapped.task.difficulties)
-        finally:
-            env.close()
-        return _level_strata(env_id, "difficulty", levels)
-    return [{}]
 
 
 def build_episode_dataset(
     env_id: str,
     *,
     rows: int,
-    strata: Sequence[Mapping[str, Any]] = ({},),
+    strata: StrataSpec = None,
     seed: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
 ) -> Any:
-    """A ``datasets.Dataset`` of episodes: row ``i`` has seed ``seed + i``, stratum ``i % k``.
+    """A ``datasets.Dataset`` of episodes, row ``i`` in stratum ``i % k`` of the ``k`` strata.
 
+    ``strata`` are the card's training strata unless named otherwise (:func:`resolve_strata`);
+    the ``stratum`` column holds their names. The env seeds are distinct seeds of the card's
+    ``training_seeds``, from ``seed`` seeds into the range (:meth:`~llm_gym.SeedRange.window`).
     ``prompt`` is the chat the env opens with (system prompt and first observation) for that
     seed and stratum: TRL shows it in its logs; the rollout replays it from the seed.
     """
     datasets = require("datasets", "train")
     if rows < 1:
         raise ValueError(f"rows must be >= 1, got {rows}")
-    strata = [dict(s) for s in strata] or [{}]
+    named = resolve_strata(env_id, strata)
+    names = list(named)
+    seeds = describe(env_id).card.training_seeds.window(seed, rows)
     base = dict(env_kwargs or {})
     columns: dict[str, list[Any]] = {"prompt": [], "seed": [], "stratum": [], "env_kwargs": []}
-    envs = [gym.make(env_id, **{**base, **s}) for s in strata]
+    envs = {name: gym.make(env_id, **{**base, **arguments}) for name, arguments in named.items()}
     try:
-        for i in range(rows):
-            stratum = i % len(strata)
-            observation, info = envs[stratum].reset(seed=seed + i)
+        for i, env_seed in enumerate(seeds):
+            name = names[i % len(names)]
+            observation, info = envs[name].reset(seed=env_seed)
             columns["prompt"].append(
                 [
                     {"role": "system", "content": info["system_prompt"]},
                     {"role": info.get("role", "user"), "content": observation},
                 ]
             )
-            columns["seed"].append(seed + i)
-            columns["stratum"].append(stratum)
-            columns["env_kwargs"].append(json.dumps(strata[stratum], sort_keys=True))
+            columns["seed"].append(env_seed)
+            columns["stratum"].append(name)
+            columns["env_kwargs"].append(json.dumps(named[name], sort_keys=True))
     finally:
-        for env in envs:
+        for env in envs.values():
             env.close()
     return datasets.Dataset.from_dict(columns)
 
@@ -144,9 +90,10 @@ class StratifiedRepeatSampler:
 
     Each batch of ``batch_size`` distinct rows holds ``batch_size / k`` rows of each of the
     ``k`` strata, interleaved; each row is yielded ``mini_repeat_count`` times in a row (one
-    GRPO group) and each batch ``repeat_count`` times. Rows are shuffled within their stratum
-    (seeded, a new order every epoch); a stratum's leftover rows that cannot fill a batch wait
-    for the next epoch.
+    GRPO group) and each batch ``repeat_count`` times. ``strata`` labels each row (a stratum's
+    name or number); a batch takes them in the order they first appear. Rows are shuffled within
+    their stratum (seeded, a new order every epoch); a stratum's leftover rows that cannot fill a
+    batch wait for the next epoch.
 
     >>> sampler = StratifiedRepeatSampler([0, 1, 0, 1, 0, 1], mini_repeat_count=2, batch_size=2,
     ...                                   shuffle=False)
@@ -156,15 +103,15 @@ class StratifiedRepeatSampler:
 
     def __init__(
         self,
-        strata: Sequence[int],
+        strata: Sequence[Hashable],
         mini_repeat_count: int,
         batch_size: int = 1,
         repeat_count: int = 1,
         shuffle: bool = True,
         seed: int | None = None,
     ):
-        self.strata = [int(s) for s in strata]
-        self.labels = sorted(set(self.strata))
+        self.strata = list(strata)
+        self.labels = list(dict.fromkeys(self.strata))
         if batch_size % len(self.labels):
             raise ValueError(
                 f"a generation batch of {batch_size} rows cannot hold the {len(self.labels)} "
@@ -242,7 +189,7 @@ def evaluate_model(
     *,
     games: int,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
-    seed: int = 10_000,
+    seed: int | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     max_tokens_per_turn: int = 128,
     batch_size: int = 16,
@@ -250,8 +197,10 @@ def evaluate_model(
 ) -> dict[str | None, Any]:
     """Evaluate an in-memory model through ``adapters.evaluation`` (what ``llm-gym eval`` runs).
 
-    ``games`` seeds per setting (``seed``, ``seed + 1``, ...), greedy by default, replies
-    batched by ``LocalChatPolicy``. Returns ``{setting: adapters.summary.Summary}``.
+    ``games`` seeds per setting (``seed``, ``seed + 1``, ...; default: the first of the card's
+    ``evaluation_seeds``), greedy by default, replies batched by ``LocalChatPolicy``. Settings
+    default to the card's default settings (the env's own arguments when it declares none).
+    Returns ``{setting: adapters.summary.Summary}``.
     """
     import copy
 
@@ -259,7 +208,9 @@ def evaluate_model(
     from adapters.policies.factory import PolicySpec
     from adapters.policies.local import LocalChatPolicy
 
-    settings = settings if settings is not None else EVAL_SETTINGS.get(env_id, {})
+    card = describe(env_id).card
+    settings = settings if settings is not None else card.chosen_settings()
+    seed = seed if seed is not None else card.evaluation_seeds.start
     policy = LocalChatPolicy(
         "in-training",
         model_obj=model,
@@ -372,13 +323,17 @@ class GRPORunConfig:
     episode seeds; ``max_tokens_per_turn`` caps a reply, ``max_completion_length`` a whole
     episode (replies and env messages). Weights stay in float32; on a GPU with bf16 the passes
     run under bf16 autocast.
+
+    ``strata`` name the training strata (:func:`resolve_strata`; ``None``: the env card's) and
+    ``seed`` picks the data set's env seeds in the card's ``training_seeds``; ``eval_settings``
+    names the card's settings evaluated every ``eval_steps`` (``None``: its default settings).
     """
 
     env_id: str
     output_dir: str | Path
     model: str | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    strata: list[dict[str, Any]] | None = None
+    strata: StrataSpec = None
     rows: int | None = None
     seed: int = 0
     num_generations: int = 8
@@ -404,6 +359,7 @@ class GRPORunConfig:
     logging_steps: int = 1
     eval_steps: int = 0
     eval_games: int = 20
+    eval_settings: list[str] | None = None
     use_vllm: bool = False
     vllm_mode: str = "colocate"
     vllm_server_base_url: str | None = None
@@ -552,7 +508,8 @@ def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResu
     started = time.perf_counter()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    strata = config.strata if config.strata is not None else default_strata(config.env_id)
+    strata = resolve_strata(config.env_id, config.strata)
+    eval_settings = describe(config.env_id).card.chosen_settings(config.eval_settings or ())
     if config.groups_per_step is None:
         config = replace(config, groups_per_step=len(strata) if len(strata) > 1 else 2)
     if config.groups_per_step % len(strata):
@@ -602,6 +559,7 @@ def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResu
                 games=config.eval_games,
                 tokenizer=tokenizer,
                 output_dir=output_dir,
+                settings=eval_settings,
                 env_kwargs=config.env_kwargs,
                 max_tokens_per_turn=config.max_tokens_per_turn,
             )

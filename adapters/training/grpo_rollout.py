@@ -5,7 +5,8 @@ One episode is one completion. The prompt is the chat template of the env's firs
 token of the conversation: the model's replies (``env_mask`` 1) and the environment's messages
 between them, with their chat-template framing (``env_mask`` 0, kept out of the loss). The
 model's reply tokens are kept exactly as sampled -- nothing is decoded and re-tokenised -- so
-the trainer scores the tokens that were generated.
+the trainer scores the tokens that were generated. The chat, turn and outcome records come from
+the same :class:`~adapters.recorder.EpisodeRecorder` as evaluation's.
 
 Turn ``t`` of every episode still in flight is generated in one batch by the generation engine
 (:mod:`adapters.generation`), which keeps each episode's keys and values between its turns:
@@ -38,8 +39,9 @@ from adapters.generation import (
     SamplingOptions,
     sampling_seed,
 )
-from adapters.records import EpisodeRecord, Message, TurnRecord
-from adapters.rollout import INFO_KEYS_SKIPPED_IN_TURNS
+from adapters.policies.base import PolicyReply
+from adapters.recorder import EpisodeRecorder
+from adapters.records import EpisodeRecord, Message
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ class EpisodeTokens:
 
 
 class _Episode:
+    """One episode in flight: its env, the tokens GRPO trains on and the recorder of its chat."""
+
     def __init__(
         self,
         env_id: str,
@@ -211,23 +215,20 @@ class _Episode:
         base_kwargs: Mapping[str, Any],
         tokenizer: Any,
         chat_template: str | None,
+        policy_name: str,
     ):
-        self.spec = spec
-        self.kwargs = {**base_kwargs, **spec.env_kwargs}
-        self.env = gym.make(env_id, **self.kwargs)
+        kwargs = {**base_kwargs, **spec.env_kwargs}
+        self.env = gym.make(env_id, **kwargs)
+        self.recorder = EpisodeRecorder(
+            env_id, seed=spec.seed, rollout=spec.rollout, policy=policy_name, env_kwargs=kwargs
+        )
         observation, info = self.env.reset(seed=spec.seed)
-        self.messages: list[Message] = [
-            {"role": "system", "content": info["system_prompt"]},
-            {"role": info.get("role", "user"), "content": observation},
-        ]
-        self.weights = dict(info.get("reward_weights", {}))
-        self.totals = dict.fromkeys(self.weights, 0.0)
-        self.prompt_ids = prompt_ids_for(tokenizer, self.messages, chat_template)
+        self.recorder.start(info)
+        self.recorder.message(observation, info.get("role", "user"))
+        self.prompt_ids = prompt_ids_for(tokenizer, self.recorder.messages, chat_template)
         self.completion_ids: list[int] = []
         self.env_mask: list[int] = []
         self.logprobs: list[float] = []
-        self.turns: list[TurnRecord] = []
-        self.info = info
         self.observation = observation
         self.done = False
         self.terminated = self.truncated = False
@@ -273,7 +274,9 @@ def play_episodes(
             tokenizer's EOS); a reply ending with none of them was cut by the token cap.
     """
     base = dict(env_kwargs or {})
-    episodes = [_Episode(env_id, spec, base, tokenizer, chat_template) for spec in specs]
+    episodes = [
+        _Episode(env_id, spec, base, tokenizer, chat_template, policy_name) for spec in specs
+    ]
     eos_id = tokenizer.eos_token_id
     if eos_token_ids is None:
         eos_token_ids = getattr(generator, "eos_token_ids", None) or [eos_id]
@@ -303,10 +306,11 @@ def play_episodes(
                 max_completion_length,
             )
         for episode in active:
-            if not episode.done and max_turns is not None and len(episode.turns) >= max_turns:
+            turns = len(episode.recorder.turns)
+            if not episode.done and max_turns is not None and turns >= max_turns:
                 episode.done = True
                 episode.cut = True
-    return [_finish(e, env_id, policy_name) for e in episodes]
+    return [_finish(e) for e in episodes]
 
 
 def _apply_reply(
@@ -323,32 +327,16 @@ def _apply_reply(
     episode.env_mask += [1] * len(reply.ids)
     episode.logprobs += reply.logprobs
     ended_by_model = bool(reply.ids) and reply.ids[-1] in stop_ids
+    episode.recorder.reply(PolicyReply(text=text, completion_tokens=len(reply.ids)))
     observation, reward, terminated, truncated, info = episode.env.step(text)
-    components = dict(info.get("reward_components", {}))
-    for name, value in components.items():
-        episode.totals[name] = episode.totals.get(name, 0.0) + float(value)
-    episode.messages.append({"role": "assistant", "content": text})
-    episode.turns.append(
-        TurnRecord(
-            action=text,
-            observation=observation,
-            role=info.get("role", "user"),
-            reward=float(reward),
-            reward_components=components,
-            invalid_action=bool(info.get("invalid_action", False)),
-            latency_s=0.0,
-            completion_tokens=len(reply.ids),
-            info={k: v for k, v in info.items() if k not in INFO_KEYS_SKIPPED_IN_TURNS},
-        )
-    )
-    episode.info = info
+    episode.recorder.step(observation, reward, info)
     episode.observation = observation
     episode.terminated, episode.truncated = bool(terminated), bool(truncated)
     if terminated or truncated:
         episode.done = True
         return
-    message = {"role": info.get("role", "user"), "content": observation}
-    episode.messages.append(message)
+    message: Message = {"role": info.get("role", "user"), "content": observation}
+    episode.recorder.message(message["content"], message["role"])
     env_ids = ([] if ended_by_model else [eos_id]) + env_message_ids(
         tokenizer, message, chat_template=chat_template
     )
@@ -364,28 +352,11 @@ def _apply_reply(
     episode.logprobs += [0.0] * len(env_ids)
 
 
-def _finish(episode: _Episode, env_id: str, policy_name: str) -> EpisodeTokens:
-    info = episode.info
-    outcome = info.get("outcome") if episode.terminated or episode.truncated else "truncated"
-    if outcome is None and episode.truncated:
-        outcome = "truncated"
-    record = EpisodeRecord(
-        env_id=env_id,
-        env_kwargs=episode.kwargs,
-        seed=episode.spec.seed,
-        rollout=episode.spec.rollout,
-        policy=policy_name,
-        messages=episode.messages,
-        turns=episode.turns,
-        final_observation=episode.observation,
-        total_reward=float(sum(t.reward for t in episode.turns)),
-        reward_components=episode.totals,
-        reward_weights=episode.weights,
-        outcome=outcome,
-        metrics=dict(info.get("metrics", {})),
+def _finish(episode: _Episode) -> EpisodeTokens:
+    record = episode.recorder.finish(
+        episode.observation,
         terminated=episode.terminated,
         truncated=episode.truncated or episode.cut,
-        wall_time_s=0.0,
     )
     episode.env.close()
     return EpisodeTokens(

@@ -11,13 +11,15 @@ defaults of :class:`EnvCard`: no named settings, one training stratum (the env's
 >>> card = EnvCard(settings=levels, success_outcomes=("solved",))
 >>> card.training_strata()
 {'easy': {'level': 1}, 'hard': {'level': 3}}
+>>> list(card.chosen_settings())
+['easy', 'hard']
 >>> card.outcomes_to_teach()
 ('solved',)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -56,6 +58,20 @@ class SeedRange:
         if not 0 <= count <= len(self):
             raise ValueError(f"count must be between 0 and {len(self)}, got {count}")
         return range(self.start, self.start + count)
+
+    def window(self, offset: int, count: int) -> list[int]:
+        """``count`` distinct seeds from ``offset`` seeds into the range, wrapping at its end.
+
+        >>> SeedRange(10, 20).window(8, 4)
+        [18, 19, 10, 11]
+        """
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be an integer >= 0, got {offset!r}")
+        if not 0 <= count <= len(self):
+            raise ValueError(
+                f"count must be between 0 and {len(self)} (the range's seeds), got {count}"
+            )
+        return [self.start + (offset + i) % len(self) for i in range(count)]
 
     def overlaps(self, other: SeedRange) -> bool:
         return self.start < other.stop and other.start < self.stop
@@ -111,6 +127,8 @@ class EnvCard:
     Attributes:
         settings: named evaluation settings, each the env arguments it sets (e.g. an opponent
             strength or a difficulty level); ``llm-gym eval --setting NAME`` runs one.
+        default_settings: the settings a tool uses when the user names none (teacher walks and
+            coverage, evaluation during training); empty: all of them.
         strata: named training strata (env arguments of graded difficulty that every training
             batch mixes equally); empty: the settings, or one stratum of the env's own
             arguments when there are none either (see :meth:`training_strata`).
@@ -125,6 +143,7 @@ class EnvCard:
     """
 
     settings: Mapping[str, EnvArguments] = field(default_factory=dict)
+    default_settings: tuple[str, ...] = ()
     strata: Mapping[str, EnvArguments] = field(default_factory=dict)
     success_outcomes: tuple[str, ...] = DEFAULT_SUCCESS_OUTCOMES
     teaching_outcomes: tuple[str, ...] | None = None
@@ -137,6 +156,7 @@ class EnvCard:
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", _named_arguments("settings", self.settings))
         object.__setattr__(self, "strata", _named_arguments("strata", self.strata))
+        object.__setattr__(self, "default_settings", self._declared_names(self.default_settings))
         object.__setattr__(
             self, "success_outcomes", _outcomes("success_outcomes", self.success_outcomes)
         )
@@ -160,6 +180,15 @@ class EnvCard:
         named = self.strata or self.settings or {"default": {}}
         return {name: dict(arguments) for name, arguments in named.items()}
 
+    def chosen_settings(self, names: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        """Name -> env arguments of the settings ``names``; none named: the default settings.
+
+        Raises:
+            ValueError: a name the env does not declare (the message lists those it has).
+        """
+        chosen = tuple(names) or self.default_settings or tuple(self.settings)
+        return {name: self.setting(name) for name in chosen}
+
     def setting(self, name: str) -> dict[str, Any]:
         """The env arguments of the setting ``name``.
 
@@ -170,6 +199,15 @@ class EnvCard:
             known = ", ".join(self.settings) or "none"
             raise ValueError(f"no setting {name!r}; the env declares: {known}")
         return dict(self.settings[name])
+
+    def _declared_names(self, names: Sequence[str]) -> tuple[str, ...]:
+        if isinstance(names, str):
+            raise ValueError(f"default_settings must be a sequence of names, got {names!r}")
+        unknown = [name for name in names if name not in self.settings]
+        if unknown:
+            known = ", ".join(self.settings) or "none"
+            raise ValueError(f"default_settings {unknown} are not settings; declared: {known}")
+        return tuple(names)
 
 
 def _named_arguments(what: str, named: Mapping[str, EnvArguments]) -> Mapping[str, EnvArguments]:

@@ -150,8 +150,9 @@ class TicTacToeEnv(TextEnv):
     the seed as always.
 
     ## Declared for tools (``card``)
-    Settings ``random``, ``mixed`` and ``optimal`` (opponent strengths); training strata: two bins
-    of the random-move probability over 0.2-0.7; success: ``win``; SFT data keeps wins and draws,
+    Settings ``random``, ``mixed`` and ``optimal`` (opponent strengths; ``random`` and ``optimal``
+    bracket the others and are what tools use by default); training strata: two bins of the
+    random-move probability over 0.2-0.7; success: ``win``; SFT data keeps wins and draws,
     taught by the scripted ``optimal`` player; a two-player view (``llm-gym match``/``play``).
 
     ## Version History
@@ -161,6 +162,7 @@ class TicTacToeEnv(TextEnv):
     accepts_chance_chooser = True
     card = EnvCard(
         settings=OPPONENT_SETTINGS,
+        default_settings=("random", "optimal"),
         strata=random_move_strata(0.2, 0.7, 2),
         success_outcomes=("win",),
         teaching_outcomes=("win", "draw"),

@@ -6,6 +6,7 @@ state an env puts in ``info`` (e.g. ``board``), so it never has to parse the pro
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,6 +37,9 @@ def scripted_policy_names(env_id: str) -> list[str]:
 def make_scripted_policy(env_id: str, name: str, **kwargs: Any) -> ScriptedPolicy:
     """Build the scripted policy ``name`` for ``env_id``.
 
+    A ``seed`` reaches only a factory that takes one: a player that draws nothing at random
+    (e.g. an oracle) has none, and is built without it.
+
     Raises:
         ValueError: no such policy is registered for the env.
     """
@@ -43,7 +47,10 @@ def make_scripted_policy(env_id: str, name: str, **kwargs: Any) -> ScriptedPolic
     if name not in factories:
         known = ", ".join(sorted(factories)) or "none"
         raise ValueError(f"no scripted policy {name!r} for {env_id}; registered: {known}")
-    return factories[name](**kwargs)
+    factory = factories[name]
+    if "seed" in kwargs and not _takes(factory, "seed"):
+        kwargs = {key: value for key, value in kwargs.items() if key != "seed"}
+    return factory(**kwargs)
 
 
 def play_scripted_episode(
@@ -61,6 +68,18 @@ def play_scripted_episode(
         total += float(reward)
         done = terminated or truncated
     return total, info
+
+
+def _takes(factory: ScriptedPolicyFactory, argument: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == argument and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        for p in parameters
+    )
 
 
 def _base_id(env_id: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import gymnasium as gym
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from adapters.cli import app
@@ -129,6 +130,22 @@ def test_the_declared_teacher_is_the_default_teacher():
     assert default_teacher("LLMTicTacToe-v0") == "scripted:optimal"
     teacher = make_teacher(PARITY)
     assert teacher.name == "scripted:oracle"
+
+
+def test_walks_and_coverage_use_the_declared_settings():
+    from adapters.cli.train import opponent_settings
+
+    shared = {"render_mode": None}
+    assert opponent_settings(PARITY, [], shared, walk=False) == {
+        "small": {"render_mode": None, "largest": 9},
+        "large": {"render_mode": None, "largest": 999},
+    }
+    assert list(opponent_settings(PARITY, ["large"], {}, walk=True)) == ["large"]
+    assert list(opponent_settings("LLMTicTacToe-v0", [], {}, walk=True)) == ["random", "optimal"]
+    assert opponent_settings(BARE, [], shared, walk=True) == {"default": shared}
+    assert opponent_settings(BARE, [], shared, walk=False) == {}
+    with pytest.raises(typer.BadParameter, match="no setting 'huge'; the env declares: small"):
+        opponent_settings(PARITY, ["huge"], {}, walk=False)
 
 
 def test_training_strata_are_the_declared_ones():

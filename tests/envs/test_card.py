@@ -35,6 +35,8 @@ def test_tictactoe_declares_strata_teaching_outcomes_and_its_two_player_view():
     assert card.training_strata() == random_move_strata(0.2, 0.7, 2)
     assert card.outcomes_to_teach() == ("win", "draw")
     assert card.setting("optimal") == {"min_random_move_prob": 0.0, "max_random_move_prob": 0.0}
+    assert list(card.chosen_settings()) == ["random", "optimal"]
+    assert list(card.chosen_settings(["mixed"])) == ["mixed"]
     assert card.two_player is not None
     assert card.two_player.load().metadata["name"] == "llm_tictactoe_v0"
     assert card.two_player.reply_to("4") == "<move>4</move>"
@@ -45,6 +47,7 @@ def test_levels_envs_train_on_their_settings():
     card = describe("LLMDoubleCheckMath-v0").card
     assert card.training_strata() == {level: {"difficulty": level} for level in card.settings}
     assert card.outcomes_to_teach() == ("correct",)
+    assert card.chosen_settings() == {level: {"difficulty": level} for level in card.settings}
 
 
 def test_defaults_come_from_the_signature_and_the_registration():
@@ -102,6 +105,7 @@ def test_an_env_that_declares_nothing_gets_the_defaults():
     assert card.two_player is None and description.teacher() is None
     with pytest.raises(ValueError, match="no setting 'hard'; the env declares: none"):
         card.setting("hard")
+    assert card.chosen_settings() == {}
 
 
 def test_unknown_ids_raise_gymnasiums_error():
@@ -115,6 +119,8 @@ def test_unknown_ids_raise_gymnasiums_error():
         ({"settings": {"a:b": {}}}, "without ':'"),
         ({"settings": {"a": 1}}, "mapping of env arguments"),
         ({"success_outcomes": "win"}, "sequence of outcome labels"),
+        ({"settings": {"a": {}}, "default_settings": ("b",)}, r"default_settings \['b'\]"),
+        ({"settings": {"a": {}}, "default_settings": "a"}, "sequence of names"),
         ({"success_outcomes": ()}, "at least one outcome"),
         ({"training_seeds": SeedRange(0, 10), "evaluation_seeds": SeedRange(5, 20)}, "overlap"),
     ],

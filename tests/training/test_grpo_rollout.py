@@ -193,6 +193,29 @@ def test_reward_components_per_completion_match_the_env(tokenizer) -> None:
     assert any(v < 0 for v in values["invalid_move"])
 
 
+def test_records_are_built_like_the_eval_rollouts(tokenizer) -> None:
+    from adapters.policies import ScriptedChatPolicy
+    from adapters.rollout import run_episode_sync
+
+    specs = _specs([70, 71, 72])
+    generator = ScriptedTurnGenerator(tokenizer, specs, _SloppyPlayer())
+    episodes = play_episodes(ENV, specs, generator, tokenizer, max_tokens_per_turn=128)
+    for episode in episodes:
+        record = episode.record
+        replies = iter([t.action for t in record.turns])
+        policy = ScriptedChatPolicy(lambda observation, info, r=replies: next(r), "model")
+        expected = run_episode_sync(ENV, policy, seed=record.seed)
+        assert record.messages == expected.messages
+        keep = ("action", "observation", "role", "reward", "reward_components", "info")
+        for turn, other in zip(record.turns, expected.turns, strict=True):
+            assert {k: getattr(turn, k) for k in keep} == {k: getattr(other, k) for k in keep}
+            assert turn.invalid_action == other.invalid_action
+        for field in ("outcome", "total_reward", "reward_components", "reward_weights", "metrics"):
+            assert getattr(record, field) == getattr(expected, field), field
+        assert (record.terminated, record.truncated) == (expected.terminated, expected.truncated)
+        assert record.wall_time_s > 0
+
+
 class _SloppyPlayer:
     def __init__(self):
         self.random = RandomMovePolicy(seed=3)
@@ -349,10 +372,10 @@ def test_vllm_turns_end_at_an_eos_or_the_turn_cap_without_touching_the_backend()
 
 @pytest.mark.parametrize("env_id", sorted(llm_gym.ENV_SPECS))
 def test_every_registered_env_rolls_out_with_its_own_components(tokenizer, env_id) -> None:
-    from adapters.training.grpo import build_episode_dataset, default_strata
+    from adapters.training.grpo import build_episode_dataset, resolve_strata
     from llm_gym.policies import make_scripted_policy, scripted_policy_names
 
-    strata = default_strata(env_id)
+    strata = resolve_strata(env_id, None)
     dataset = build_episode_dataset(env_id, rows=len(strata), strata=strata)
     specs = [
         EpisodeSpec(seed=row["seed"], env_kwargs=json.loads(row["env_kwargs"])) for row in dataset

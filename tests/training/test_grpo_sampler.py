@@ -7,11 +7,8 @@ from collections import Counter
 
 import pytest
 
-from adapters.training.grpo import (
-    StratifiedRepeatSampler,
-    build_episode_dataset,
-    random_move_strata,
-)
+from adapters.training.grpo import StratifiedRepeatSampler, build_episode_dataset
+from llm_gym.envs.tictactoe import random_move_strata
 
 ENV = "LLMTicTacToe-v0"
 
@@ -57,6 +54,13 @@ def test_order_is_seeded_and_changes_between_epochs() -> None:
     assert list(StratifiedRepeatSampler(strata, 2, 4, seed=8)) != first
 
 
+def test_strata_labels_may_be_names_taken_in_the_order_they_first_appear() -> None:
+    labels = ["hard", "easy"] * 4
+    sampler = StratifiedRepeatSampler(labels, mini_repeat_count=1, batch_size=2, shuffle=False)
+    assert sampler.labels == ["hard", "easy"]
+    assert list(sampler) == list(range(8))
+
+
 def test_unbalanceable_batches_are_refused() -> None:
     with pytest.raises(ValueError, match="multiple of the number of strata"):
         StratifiedRepeatSampler([0, 1, 2] * 4, mini_repeat_count=2, batch_size=4)
@@ -67,11 +71,12 @@ def test_unbalanceable_batches_are_refused() -> None:
 def test_dataset_rows_carry_seed_stratum_and_env_arguments() -> None:
     pytest.importorskip("datasets")
     strata = random_move_strata(0.0, 1.0, 4)
-    assert strata[0] == {"min_random_move_prob": 0.0, "max_random_move_prob": 0.25}
-    assert strata[-1] == {"min_random_move_prob": 0.75, "max_random_move_prob": 1.0}
+    names = list(strata)
+    assert strata[names[0]] == {"min_random_move_prob": 0.0, "max_random_move_prob": 0.25}
+    assert strata[names[-1]] == {"min_random_move_prob": 0.75, "max_random_move_prob": 1.0}
     dataset = build_episode_dataset(ENV, rows=12, strata=strata, seed=100)
     assert dataset["seed"] == list(range(100, 112))
-    assert dataset["stratum"] == [i % 4 for i in range(12)]
+    assert dataset["stratum"] == [names[i % 4] for i in range(12)]
     import gymnasium as gym
 
     for row in dataset:
@@ -98,7 +103,8 @@ def test_trainer_uses_the_stratified_sampler_and_hands_rows_to_the_rollout(tiny_
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     funcs, weights = reward_functions(ENV)
-    dataset = build_episode_dataset(ENV, rows=32, strata=random_move_strata(0.0, 1.0, 4))
+    strata = random_move_strata(0.0, 1.0, 4)
+    dataset = build_episode_dataset(ENV, rows=32, strata=strata)
     args = trl.GRPOConfig(
         output_dir="unused",
         per_device_train_batch_size=16,
@@ -120,5 +126,5 @@ def test_trainer_uses_the_stratified_sampler_and_hands_rows_to_the_rollout(tiny_
     assert isinstance(sampler, StratifiedRepeatSampler)
     batch = next(iter(trainer.get_train_dataloader()))
     assert len(batch) == 16
-    assert Counter(row["stratum"] for row in batch) == {0: 4, 1: 4, 2: 4, 3: 4}
+    assert Counter(row["stratum"] for row in batch) == dict.fromkeys(strata, 4)
     assert all(batch[i]["seed"] == batch[i + 1]["seed"] for i in range(0, 16, 2))

@@ -72,7 +72,7 @@ def test_sft_saves_a_loadable_model_and_curves(tiny_model_dir, sft_data, tmp_pat
 
 
 def test_grpo_runs_logs_every_component_and_plots(tiny_model_dir, tmp_path) -> None:
-    from adapters.training.grpo import GRPORunConfig, random_move_strata, train_grpo
+    from adapters.training.grpo import GRPORunConfig, train_grpo
 
     output = tmp_path / "grpo"
     result = train_grpo(
@@ -80,7 +80,6 @@ def test_grpo_runs_logs_every_component_and_plots(tiny_model_dir, tmp_path) -> N
             env_id=ENV,
             output_dir=output,
             model=str(tiny_model_dir),
-            strata=random_move_strata(0.2, 0.7, 2),
             rows=8,
             num_generations=2,
             groups_per_step=2,
