@@ -190,4 +190,4 @@ def test_a_left_out_teacher_is_the_envs_declared_one():
     assert options.teacher_spec("LLMReverseText-v0", None) == "scripted:oracle"
     assert options.teacher_spec("LLMReverseText-v0", "runs/model") == "runs/model"
     result = CliRunner().invoke(app, ["sft-data", "Nope-v0", "-o", "unused.jsonl"])
-    assert result.exit_code == 2 and "--teacher" in result.output
+    assert result.exit_code == 2 and "Nope-v0" in result.output
