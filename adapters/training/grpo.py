@@ -23,18 +23,20 @@ import logging
 import math
 import time
 from collections.abc import Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 import llm_gym  # noqa: F401  (registers the envs)
+from adapters.config_fields import trl_settings
 from adapters.models import require, resolve_model_path
 from adapters.rollout import run_sync
 from adapters.training.grpo_finish import finish_grpo_run
 from adapters.training.grpo_rollout import MultiTurnRollout, reward_functions
-from adapters.training.sft import LoraOptions, bf16_autocast_available
+from adapters.training.grpo_settings import GRPORunConfig
+from adapters.training.sft import bf16_autocast_available
 from adapters.training.strata import StrataSpec, resolve_strata
 from llm_gym.envs.describe import describe
 
@@ -312,62 +314,6 @@ def make_eval_callback(
 
 
 @dataclass
-class GRPORunConfig:
-    """Settings of :func:`train_grpo` (the ``llm-gym train-grpo`` options).
-
-    One generation batch is ``groups_per_step`` groups of ``num_generations`` episodes (per
-    process). Its forward and backward passes run ``micro_batch_size`` episodes at a time
-    (default: the largest divisor of the batch up to :data:`DEFAULT_MICRO_BATCH`) with the
-    gradients accumulated, and it makes ``optimizer_steps_per_batch`` optimiser steps (default
-    one). ``rows`` (default: enough that every seed is played once) is the number of distinct
-    episode seeds; ``max_tokens_per_turn`` caps a reply, ``max_completion_length`` a whole
-    episode (replies and env messages). Weights stay in float32; on a GPU with bf16 the passes
-    run under bf16 autocast.
-
-    ``strata`` name the training strata (:func:`resolve_strata`; ``None``: the env card's) and
-    ``seed`` picks the data set's env seeds in the card's ``training_seeds``; ``eval_settings``
-    names the card's settings evaluated every ``eval_steps`` (``None``: its default settings).
-    """
-
-    env_id: str
-    output_dir: str | Path
-    model: str | None = None
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    strata: StrataSpec = None
-    rows: int | None = None
-    seed: int = 0
-    num_generations: int = 8
-    groups_per_step: int | None = None
-    micro_batch_size: int | None = None
-    optimizer_steps_per_batch: int = 1
-    max_steps: int = 10
-    learning_rate: float = 1e-6
-    loss_type: str = "cispo"
-    epsilon_high: float | None = None
-    beta: float = 0.0
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int | None = None
-    min_p: float | None = None
-    repetition_penalty: float = 1.0
-    max_turns: int | None = None
-    max_tokens_per_turn: int = 256
-    max_completion_length: int = 2048
-    lora: LoraOptions | None = None
-    gradient_checkpointing: bool = True
-    save_steps: int | None = None
-    logging_steps: int = 1
-    eval_steps: int = 0
-    eval_games: int = 20
-    eval_settings: list[str] | None = None
-    use_vllm: bool = False
-    vllm_mode: str = "colocate"
-    vllm_server_base_url: str | None = None
-    log_completions: bool = False
-    extra_args: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class GRPOResult:
     output_dir: Path
     steps: int
@@ -443,7 +389,7 @@ def default_rows(config: GRPORunConfig) -> int:
 
 def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
     """TRL ``GRPOConfig`` of a run: one generation batch = ``groups_per_step`` groups, split
-    into micro-batches (:class:`BatchPlan`)."""
+    into micro-batches (:class:`BatchPlan`); the fields that are TRL's settings pass by name."""
     trl = require("trl", "train")
     torch = require("torch", "train")
     plan = BatchPlan.of(config)
@@ -465,32 +411,19 @@ def grpo_config(config: GRPORunConfig, reward_weights: Sequence[float]) -> Any:
         if config.vllm_server_base_url:
             vllm["vllm_server_base_url"] = config.vllm_server_base_url
     settings: dict[str, Any] = dict(
+        trl_settings(config),
         output_dir=str(config.output_dir),
         per_device_train_batch_size=plan.micro_batch_size,
         steps_per_generation=plan.micro_batches,
         gradient_accumulation_steps=plan.gradient_accumulation_steps,
-        num_generations=config.num_generations,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        loss_type=config.loss_type,
         epsilon_high=epsilon_high,
-        beta=config.beta,
-        temperature=config.temperature,
-        top_p=config.top_p,
         top_k=config.top_k or 0,
-        min_p=config.min_p,
-        repetition_penalty=config.repetition_penalty,
-        max_completion_length=config.max_completion_length,
         reward_weights=list(reward_weights),
-        gradient_checkpointing=config.gradient_checkpointing,
         bf16=bf16_autocast_available(),
         use_cpu=not torch.cuda.is_available(),
-        logging_steps=config.logging_steps,
         save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 500,
-        seed=config.seed,
         report_to="none",
-        log_completions=config.log_completions,
         dataloader_num_workers=0,
     )
     return trl.GRPOConfig(**{**settings, **vllm, **extra})

@@ -12,55 +12,21 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters.config_fields import trl_settings
 from adapters.models import require, resolve_model_path
 from adapters.training.grpo_finish import finish_grpo_run
+from adapters.training.grpo_settings import ToolGRPORunConfig
 from adapters.training.sft import bf16_autocast_available
 from adapters.training.trl_env import (
-    TRAIN_SEED_START,
     EnvRows,
     build_tool_dataset,
     component_rewards,
     environment_factories,
 )
-
-
-@dataclass
-class ToolGRPORunConfig:
-    """Settings of :func:`train_grpo_tools` (the ``llm-gym train-grpo-tools`` options).
-
-    Attributes:
-        env_ids: the envs to mix; each generation batch draws rows of all of them.
-        model: a checkpoint or Hugging Face id whose chat template TRL recognises.
-        env_kwargs: env arguments for every env (only meaningful with one env).
-        rows_per_env: episodes (seeds) per env in the data set.
-        groups_per_step: distinct rows per generation batch, each played
-            ``num_generations`` times.
-        max_tool_calls: TRL's ``max_tool_calling_iterations`` (``None``: until
-            ``max_completion_length``).
-        extra_args: further ``GRPOConfig`` arguments, passed through (they win over the
-            ones set from the fields above).
-    """
-
-    env_ids: list[str]
-    output_dir: str | Path
-    model: str | None = None
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    rows_per_env: int = 256
-    first_seed: int = TRAIN_SEED_START
-    num_generations: int = 8
-    groups_per_step: int = 2
-    max_steps: int = 10
-    learning_rate: float = 1e-6
-    loss_type: str = "cispo"
-    temperature: float = 1.0
-    max_completion_length: int = 1024
-    max_tool_calls: int | None = None
-    seed: int = 0
-    extra_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,14 +116,9 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
     )
     rewards = component_rewards(config.env_ids)
     settings: dict[str, Any] = dict(
+        trl_settings(config),
         output_dir=str(output_dir),
         per_device_train_batch_size=config.num_generations * config.groups_per_step,
-        num_generations=config.num_generations,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        loss_type=config.loss_type,
-        temperature=config.temperature,
-        max_completion_length=config.max_completion_length,
         max_tool_calling_iterations=config.max_tool_calls,
         reward_weights=[0.0] * len(rewards),
         bf16=bf16_autocast_available(),
@@ -165,7 +126,6 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        seed=config.seed,
     )
     args = trl.GRPOConfig(**{**settings, **config.extra_args})
     # float32 master weights (bf16 autocast above): lr-sized updates vanish in bf16 weights
