@@ -32,6 +32,7 @@ from adapters.cli import (  # noqa: E402,F401
     replay,
     show,
     train,
+    train_grpo,
 )
 
 
