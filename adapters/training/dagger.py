@@ -62,8 +62,9 @@ def reply_mistakes(
     """What is wrong with a tic-tac-toe reply on ``board`` (empty when nothing is).
 
     Reasons: ``invalid`` (no playable move), ``format`` (a playable move outside the required
-    format), ``not_optimal`` (the move loses value against perfect play), ``false_reasoning``
-    (``check_reasoning`` found a false statement).
+    format), ``not_optimal`` (the move loses value against perfect play), ``missed_win`` (a
+    value-optimal move, but the student could have won at once and did not: the teacher's rule is
+    win first), ``false_reasoning`` (``check_reasoning`` found a false statement).
     """
     cell, error, well_formatted = read_move(reply_text, board, require_think=require_think)
     if error is not None:
@@ -73,9 +74,16 @@ def reply_mistakes(
         reasons.append("format")
     if cell not in ttt.optimal_moves(board):
         reasons.append("not_optimal")
+    elif cell not in _winning_moves(board) and _winning_moves(board):
+        reasons.append("missed_win")
     if check_reasoning(reply_text, board):
         reasons.append("false_reasoning")
     return reasons
+
+
+def _winning_moves(board: str) -> list[int]:
+    me = ttt.to_move(board)
+    return [cell for cell in ttt.legal_moves(board) if ttt.winner(ttt.play(board, cell, me)) == me]
 
 
 @dataclass

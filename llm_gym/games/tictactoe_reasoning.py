@@ -116,6 +116,19 @@ def move_kind(board: str, cell: int) -> str:
     return "best"
 
 
+def most_direct_moves(board: str, moves: tuple[int, ...]) -> tuple[int, ...]:
+    """The moves among ``moves`` whose kind comes first in :data:`MOVE_KINDS`.
+
+    A teacher that picks among equally strong moves this way never writes "X can win at 8" and
+    then plays a fork that wins a move later: its decision follows from the facts it stated.
+    """
+    if not moves:
+        raise ValueError(f"no moves to choose from on board {board!r}")
+    ranks = {cell: MOVE_KINDS.index(move_kind(board, cell)) for cell in moves}
+    first = min(ranks.values())
+    return tuple(cell for cell in moves if ranks[cell] == first)
+
+
 def _makes_threat(board: str, cell: int, mark: ttt.Mark) -> bool:
     return bool(winning_cells(ttt.play(board, cell, mark), mark))
 

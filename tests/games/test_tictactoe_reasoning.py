@@ -14,6 +14,7 @@ from llm_gym.games.tictactoe_reasoning import (
     board_facts,
     check_reasoning,
     explain,
+    most_direct_moves,
     move_kind,
 )
 from llm_gym.policies import OptimalMovePolicy, make_scripted_policy
@@ -186,3 +187,26 @@ def test_strongest_teacher_wins_the_most_a_never_losing_player_can() -> None:
 def test_strongest_moves_are_value_optimal_everywhere() -> None:
     for board in OPEN_POSITIONS:
         assert set(ttt.strongest_moves(board)) <= set(ttt.optimal_moves(board))
+
+
+def test_strongest_teacher_takes_a_win_it_states_and_a_block_it_needs() -> None:
+    """Its move follows from its facts: a stated win is played, a stated lone threat is blocked
+    (before, 1 in 10 teacher rows said "X can win at 8" and then played a fork)."""
+    teacher = OptimalMovePolicy(seed=5)
+    for board in OPEN_POSITIONS:
+        facts = board_facts(board)
+        cell = teacher.choose(board)
+        if facts.wins[facts.me]:
+            assert cell in facts.wins[facts.me], board
+        elif len(facts.wins[facts.them]) == 1:
+            assert cell in facts.wins[facts.them], board
+    assert teacher.choose("OO....XX.") == 8
+    assert move_kind("OO....XX.", 2) == "block"
+
+
+def test_most_direct_moves_keeps_the_first_kind() -> None:
+    board = "OO....XX."  # X can win at 8; 2 also blocks O and wins next move
+    assert most_direct_moves(board, (2, 8)) == (8,)
+    assert most_direct_moves(board, (2, 3)) == (2,)
+    with pytest.raises(ValueError, match="no moves"):
+        most_direct_moves(board, ())

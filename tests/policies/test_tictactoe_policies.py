@@ -70,7 +70,9 @@ def test_optimal_policy_plays_optimal_moves_in_format() -> None:
     for board in boards:
         reply = strongest("", {"board": board})
         assert is_well_formatted(reply, MOVE, require_think=True), reply
-        assert _cell(reply) in ttt.strongest_moves(board), board
+        assert _cell(reply) in ttt.optimal_moves(board), board
+        if ttt.solve(board)[0] != ttt.LOSS:
+            assert _cell(reply) in ttt.strongest_moves(board), board
         assert _cell(fastest("", {"board": board})) in ttt.optimal_moves(board, fastest=True)
 
 

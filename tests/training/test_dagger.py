@@ -126,6 +126,9 @@ def test_the_teacher_itself_makes_no_mistake():
         ("<move>0</move>", "X........", ["invalid"]),
         ("I play 4", "X........", ["invalid"]),
         ("<move>4</move> because", "X........", ["format"]),
+        ("<move>8</move>", "OO....XX.", []),
+        ("<move>2</move>", "OO....XX.", ["missed_win"]),
+        ("<move>3</move>", "OO....XX.", ["not_optimal"]),
     ],
 )
 def test_reply_mistakes_follow_the_rules(reply, board, reasons):
