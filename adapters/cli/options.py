@@ -1,4 +1,5 @@
-"""The options that pick and sample a model, declared once for every command that takes one.
+"""The options that pick and sample a model (and train LoRA adapters), declared once for every
+command that takes one.
 
 Each alias fixes an option's names, short flag, bounds and help; a command gives the default as
 its parameter's default, which is the same everywhere except where the alias' help says
@@ -24,6 +25,7 @@ from adapters.policies.defaults import (
     MAX_RETRIES,
     REQUEST_TIMEOUT_S,
 )
+from adapters.training.lora_options import DEFAULT_LORA_TARGETS, LoraOptions
 
 if TYPE_CHECKING:
     from adapters.policies.factory import PolicySpec
@@ -127,6 +129,29 @@ MaxRetriesOption = Annotated[
 ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", "-c", min=1, help="Episodes (games) in flight.")
 ]
+LoraOption = Annotated[
+    bool,
+    typer.Option(
+        "--lora",
+        help="Train LoRA adapters, then merge them into the saved model (the adapter itself is "
+        "kept in OUTPUT_DIR/adapter).",
+    ),
+]
+LoraRankOption = Annotated[int, typer.Option("--lora-rank", "--lora-r", min=1, help="LoRA rank.")]
+LoraAlphaOption = Annotated[
+    int, typer.Option("--lora-alpha", min=1, help="LoRA alpha (the update is scaled by alpha/r).")
+]
+LoraDropoutOption = Annotated[
+    float, typer.Option("--lora-dropout", min=0.0, max=1.0, help="Dropout on the LoRA input.")
+]
+LoraTargetsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lora-targets",
+        help="Comma-separated module names, or all-linear (default: every attention and MLP "
+        "projection).",
+    ),
+]
 SeedOption = Annotated[
     int,
     typer.Option("--seed", help="Episode (game) e is reset with seed + e; also seeds sampling."),
@@ -204,3 +229,16 @@ def teacher_spec(env_id: str, teacher: str | None) -> str:
         return default_teacher(env_id)
     except (ValueError, *gym_errors()) as error:
         raise typer.BadParameter(str(error), param_hint="--teacher") from error
+
+
+def lora_options(
+    use: bool, rank: int, alpha: int, dropout: float, targets: str | None
+) -> LoraOptions | None:
+    """The ``--lora*`` options as :class:`~adapters.training.lora_options.LoraOptions` (``None``
+    without ``--lora``)."""
+    if not use:
+        return None
+    modules = tuple(t.strip() for t in (targets or "").split(",") if t.strip())
+    return LoraOptions(
+        r=rank, alpha=alpha, dropout=dropout, target_modules=modules or DEFAULT_LORA_TARGETS
+    )

@@ -17,12 +17,19 @@ from adapters.cli.options import (
     BaseModelOption,
     BaseUrlOption,
     ConcurrencyOption,
+    LoraAlphaOption,
+    LoraDropoutOption,
+    LoraOption,
+    LoraRankOption,
+    LoraTargetsOption,
     MaxTokensOption,
     SeedOption,
     TeacherOption,
     TemperatureOption,
+    lora_options,
     teacher_spec,
 )
+from adapters.training.lora_options import LoraOptions
 
 if TYPE_CHECKING:
     from adapters.policies.base import ChatPolicy
@@ -51,16 +58,6 @@ def teacher_policy(env_id: str, spec: str | None, **options: Any) -> ChatPolicy:
         return make_teacher(env_id, spec, **options)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--teacher") from error
-
-
-def _lora(use: bool, r: int, alpha: int, dropout: float, targets: str | None = None):
-    from adapters.training.sft import DEFAULT_LORA_TARGETS, LoraOptions
-
-    if not use:
-        return None
-    modules = tuple(t.strip() for t in (targets or "").split(",") if t.strip())
-    targets_used = modules or DEFAULT_LORA_TARGETS
-    return LoraOptions(r=r, alpha=alpha, dropout=dropout, target_modules=targets_used)
 
 
 def _checkpoint(value: str | None) -> str | bool | None:
@@ -283,16 +280,11 @@ def train_sft_command(
     ),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the model goes."),
     model: BaseModelOption = None,
-    lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters, then merge them."),
-    lora_r: int = typer.Option(16, "--lora-rank", "--lora-r", min=1),
-    lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),
-    lora_dropout: float = typer.Option(0.05, "--lora-dropout", min=0.0, max=1.0),
-    lora_targets: str | None = typer.Option(
-        None,
-        "--lora-targets",
-        help="Comma-separated module names, or all-linear (default: every attention and MLP "
-        "projection).",
-    ),
+    lora: LoraOption = False,
+    lora_r: LoraRankOption = LoraOptions.r,
+    lora_alpha: LoraAlphaOption = LoraOptions.alpha,
+    lora_dropout: LoraDropoutOption = LoraOptions.dropout,
+    lora_targets: LoraTargetsOption = None,
     adapter_dtype: str = typer.Option(
         "float16", "--adapter-dtype", help="Saved adapter dtype: float16, bfloat16 or float32."
     ),
@@ -344,7 +336,7 @@ def train_sft_command(
             data=data,
             output_dir=output_dir,
             model=model,
-            lora=_lora(lora, lora_r, lora_alpha, lora_dropout, lora_targets),
+            lora=lora_options(lora, lora_r, lora_alpha, lora_dropout, lora_targets),
             epochs=epochs,
             max_steps=max_steps,
             learning_rate=learning_rate,

@@ -15,9 +15,20 @@ import typer
 
 from adapters.cli import app
 from adapters.cli.config_options import config_options
-from adapters.cli.options import BaseModelOption, TemperatureOption, TopPOption
-from adapters.cli.train import _json_option, _lora, console
+from adapters.cli.options import (
+    BaseModelOption,
+    LoraAlphaOption,
+    LoraDropoutOption,
+    LoraOption,
+    LoraRankOption,
+    LoraTargetsOption,
+    TemperatureOption,
+    TopPOption,
+    lora_options,
+)
+from adapters.cli.train import _json_option, console
 from adapters.training.grpo_settings import GRPORunConfig, ToolGRPORunConfig
+from adapters.training.lora_options import LoraOptions
 
 SAMPLING_OPTIONS = {"temperature": TemperatureOption, "top_p": TopPOption}
 """GRPO fields declared by the shared model options (with GRPO's own defaults)."""
@@ -50,10 +61,11 @@ def train_grpo_command(
         "list of env-argument objects, or a JSON object name -> env arguments. Default: the "
         "card's training strata.",
     ),
-    lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters (merged at the end)."),
-    lora_r: int = typer.Option(16, "--lora-r", min=1),
-    lora_alpha: int = typer.Option(32, "--lora-alpha", min=1),
-    lora_dropout: float = typer.Option(0.05, "--lora-dropout", min=0.0, max=1.0),
+    lora: LoraOption = False,
+    lora_r: LoraRankOption = LoraOptions.r,
+    lora_alpha: LoraAlphaOption = LoraOptions.alpha,
+    lora_dropout: LoraDropoutOption = LoraOptions.dropout,
+    lora_targets: LoraTargetsOption = None,
     eval_setting: list[str] = typer.Option(
         [],
         "--eval-setting",
@@ -80,7 +92,7 @@ def train_grpo_command(
         output_dir=output_dir,
         env_kwargs=_json_option(env_kwargs, "--env-kwargs"),
         strata=strata_named,
-        lora=_lora(lora, lora_r, lora_alpha, lora_dropout),
+        lora=lora_options(lora, lora_r, lora_alpha, lora_dropout, lora_targets),
         eval_settings=list(eval_setting) or None,
         extra_args=_json_option(grpo_args, "--grpo-args"),
         **settings,

@@ -23,7 +23,7 @@ CONVERTED = {
         "output_dir": ("output_dir",),
         "env_kwargs": ("env_kwargs",),
         "strata": ("strata",),
-        "lora": ("lora", "lora_r", "lora_alpha", "lora_dropout"),
+        "lora": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
         "eval_settings": ("eval_setting",),
         "extra_args": ("grpo_args",),
     },
@@ -102,11 +102,25 @@ def test_both_modes_share_the_common_settings():
     assert command_params("train-grpo-tools")["learning_rate"].opts == ["--learning-rate", "--lr"]
 
 
-def test_lora_options_default_to_lora_options():
-    params = command_params("train-grpo")
+@pytest.mark.parametrize("command", ["train-sft", "train-grpo"])
+def test_lora_options_are_the_shared_ones_with_lora_options_defaults(command):
+    params = command_params(command)
     lora = LoraOptions()
     assert (params["lora_r"].default, params["lora_alpha"].default) == (lora.r, lora.alpha)
-    assert params["lora_dropout"].default == lora.dropout
+    assert (params["lora"].default, params["lora_dropout"].default) == (False, lora.dropout)
+    assert params["lora_r"].opts == ["--lora-rank", "--lora-r"]
+    assert params["lora_targets"].opts == ["--lora-targets"]
+    assert params["lora_targets"].help == command_params("train-sft")["lora_targets"].help
+
+
+def test_lora_options_build_the_training_settings():
+    from adapters.cli.options import lora_options
+
+    assert lora_options(False, 8, 16, 0.0, None) is None
+    assert lora_options(True, 8, 16, 0.0, " q_proj, v_proj ") == LoraOptions(
+        r=8, alpha=16, dropout=0.0, target_modules=("q_proj", "v_proj")
+    )
+    assert lora_options(True, 8, 16, 0.0, None).target_modules == LoraOptions().target_modules
 
 
 @pytest.mark.parametrize("config_type", list(CONFIGS.values()))
