@@ -10,8 +10,9 @@ otherwise (the request limits always come from :mod:`adapters.policies.defaults`
 
 from __future__ import annotations
 
+import copy
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -229,6 +230,15 @@ def teacher_spec(env_id: str, teacher: str | None) -> str:
         return default_teacher(env_id)
     except (ValueError, *gym_errors()) as error:
         raise typer.BadParameter(str(error), param_hint="--teacher") from error
+
+
+def with_help(alias: Any, help: str) -> Any:
+    """``alias`` (an ``Annotated`` option above) with the same flags and bounds but its own help,
+    for a command where the shared help would be wrong."""
+    base, info = get_args(alias)
+    own = copy.copy(info)
+    own.help = help
+    return Annotated[base, own]
 
 
 def lora_options(

@@ -25,13 +25,20 @@ from adapters.cli.options import (
     TemperatureOption,
     TopPOption,
     lora_options,
+    with_help,
 )
 from adapters.cli.train import _json_option, console
 from adapters.training.grpo_settings import GRPORunConfig, ToolGRPORunConfig
 from adapters.training.lora_options import LoraOptions
 
-SAMPLING_OPTIONS = {"temperature": TemperatureOption, "top_p": TopPOption}
-"""GRPO fields declared by the shared model options (with GRPO's own defaults)."""
+SAMPLING_OPTIONS = {
+    "temperature": with_help(
+        TemperatureOption, "Sampling temperature of the training episodes (1.0: explore)."
+    ),
+    "top_p": with_help(TopPOption, "Nucleus sampling of the training episodes (1.0: off)."),
+}
+"""GRPO fields declared by the shared model options: their flags, GRPO's defaults and help (the
+shared help's "unset: the server's default" has no meaning here)."""
 
 
 def training_strata(env_id: str, spec: str | None) -> dict[str, dict]:

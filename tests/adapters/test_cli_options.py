@@ -69,12 +69,7 @@ SHARED = {
         "seed": "SeedOption",
     },
     "train-sft": {"model": "BaseModelOption"},
-    "train-grpo": {
-        "model": "BaseModelOption",
-        "temperature": "TemperatureOption",
-        "top_p": "TopPOption",
-    },
-    "train-grpo-tools": {"temperature": "TemperatureOption"},
+    "train-grpo": {"model": "BaseModelOption"},
 }
 """Command -> its parameters declared by a shared alias."""
 
@@ -98,6 +93,14 @@ OWN_OPTIONS = {
         "an offset into the env card's training seeds, not episode e's seed + e",
     ),
     ("train-grpo-tools", "seed"): ("SeedOption", "seeds the trainer only, not the episodes"),
+    **{
+        (command, name): (alias, "always set (default 1.0), never the server's default")
+        for command, name, alias in (
+            ("train-grpo", "temperature", "TemperatureOption"),
+            ("train-grpo", "top_p", "TopPOption"),
+            ("train-grpo-tools", "temperature", "TemperatureOption"),
+        )
+    },
 }
 """Model options a command declares itself, with the shared alias' flags but its own help, and
 why the shared help would be wrong there."""
@@ -198,7 +201,7 @@ def test_every_model_taking_command_is_covered():
         for name, command in commands().items()
         if any(opt.startswith(MODEL_FLAGS) for param in command.params for opt in param.opts)
     }
-    assert taking == set(SHARED)
+    assert taking == set(SHARED) | {command for command, _ in OWN_OPTIONS}
 
 
 @pytest.mark.parametrize(("command_name", "name"), list(OWN_OPTIONS))
