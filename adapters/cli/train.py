@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.cli import app
+from adapters.cli.config_options import config_options
 from adapters.cli.options import (
     BaseModelOption,
     BaseUrlOption,
@@ -30,6 +31,7 @@ from adapters.cli.options import (
     teacher_spec,
 )
 from adapters.training.lora_options import LoraOptions
+from adapters.training.sft import SFTRunConfig
 
 if TYPE_CHECKING:
     from adapters.policies.base import ChatPolicy
@@ -269,6 +271,7 @@ def coverage_table(coverage: dict) -> Table:
 
 
 @app.command("train-sft")
+@config_options(SFTRunConfig, shared={"model": BaseModelOption})
 def train_sft_command(
     data: list[Path] = typer.Argument(
         ...,
@@ -279,45 +282,13 @@ def train_sft_command(
         "(loss on the completion only), mixed as you like.",
     ),
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Where the model goes."),
-    model: BaseModelOption = None,
     lora: LoraOption = False,
     lora_r: LoraRankOption = LoraOptions.r,
     lora_alpha: LoraAlphaOption = LoraOptions.alpha,
     lora_dropout: LoraDropoutOption = LoraOptions.dropout,
     lora_targets: LoraTargetsOption = None,
-    adapter_dtype: str = typer.Option(
-        "float16", "--adapter-dtype", help="Saved adapter dtype: float16, bfloat16 or float32."
-    ),
-    epochs: float = typer.Option(1.0, "--epochs", min=0.0),
-    max_steps: int = typer.Option(-1, "--max-steps", help="Stop after N steps (-1: epochs)."),
-    learning_rate: float | None = typer.Option(
-        None, "--learning-rate", "--lr", help="Default 5e-5 (full) or 2e-4 (LoRA)."
-    ),
-    batch_size: int = typer.Option(4, "--batch-size", min=1),
-    grad_accum: int = typer.Option(2, "--grad-accum", min=1),
-    max_length: int = typer.Option(
-        2048, "--max-length", min=16, help="Tokens per row; longer rows are cut."
-    ),
     full_loss: bool = typer.Option(
         False, "--full-loss", help="Loss over every token, not only the replies/completions."
-    ),
-    bf16: bool | None = typer.Option(
-        None,
-        "--bf16/--no-bf16",
-        help="bf16 autocast over fp32 weights (default: on where the GPU or CPU computes bf16 "
-        "natively, e.g. AMX).",
-    ),
-    padding_free: bool = typer.Option(
-        True, "--padding-free/--no-padding-free", help="Concatenate each batch, no padding."
-    ),
-    gradient_checkpointing: bool = typer.Option(
-        False, "--gradient-checkpointing/--no-gradient-checkpointing"
-    ),
-    save_steps: int | None = typer.Option(
-        None, "--save-steps", min=1, help="Checkpoint every N steps into OUTPUT_DIR."
-    ),
-    save_total_limit: int = typer.Option(
-        2, "--save-total-limit", min=1, help="Checkpoints kept (oldest deleted)."
     ),
     resume_from_checkpoint: str | None = typer.Option(
         None,
@@ -325,33 +296,20 @@ def train_sft_command(
         help="Continue from a checkpoint-N folder, or 'last' (newest in OUTPUT_DIR); same data "
         "and options as the interrupted run.",
     ),
-    seed: int = typer.Option(0, "--seed"),
+    **settings: Any,
 ) -> None:
     """Supervised fine-tuning (TRL SFTTrainer) on SFT JSONL rows; saves a loadable checkpoint."""
-    from adapters.training.sft import SFTRunConfig, train_sft
+    from adapters.training.sft import train_sft
     from adapters.training.sft_rows import SFTRowError
 
     try:
         config = SFTRunConfig(
             data=data,
             output_dir=output_dir,
-            model=model,
             lora=lora_options(lora, lora_r, lora_alpha, lora_dropout, lora_targets),
-            epochs=epochs,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            gradient_accumulation_steps=grad_accum,
-            max_length=max_length,
             assistant_only_loss=not full_loss,
-            gradient_checkpointing=gradient_checkpointing,
-            bf16=bf16,
-            padding_free=padding_free,
-            save_steps=save_steps,
-            save_total_limit=save_total_limit,
             resume_from_checkpoint=_checkpoint(resume_from_checkpoint),
-            adapter_dtype=adapter_dtype,
-            seed=seed,
+            **settings,
         )
         result = train_sft(config)
     except SFTRowError as error:
@@ -369,14 +327,14 @@ def train_sft_command(
         console.print(f"training speed: {result.train_tokens_per_s:.0f} tokens/s")
     if data_stats.truncated_rows:
         console.print(
-            f"[yellow]{data_stats.truncated_rows} rows cut at --max-length {max_length}, "
+            f"[yellow]{data_stats.truncated_rows} rows cut at --max-length {config.max_length}, "
             f"{data_stats.dropped_rows} of them left out (no loss token left)[/yellow]"
         )
     console.print(f"model: {result.output_dir} (use --model {result.output_dir})")
     if result.adapter_bytes is not None:
         console.print(
             f"LoRA adapter: {result.output_dir / 'adapter'} "
-            f"({result.adapter_bytes / 1e6:.1f} MB, {adapter_dtype})"
+            f"({result.adapter_bytes / 1e6:.1f} MB, {config.adapter_dtype})"
         )
     for name, path in result.plots.items():
         console.print(f"plot {name}: {path}")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.config_fields import option
 from adapters.models import EMBEDDED_MODEL, require, resolve_model_path
 from adapters.training.chat_template import training_chat_template
 from adapters.training.lora_options import (  # noqa: F401  (re-exported)
@@ -62,25 +63,44 @@ class SFTRunConfig:
 
     data: str | Path | Sequence[str | Path]
     output_dir: str | Path
-    model: str | None = None
+    model: str | None = option(None)
     lora: LoraOptions | None = None
-    epochs: float = 1.0
-    max_steps: int = -1
-    learning_rate: float | None = None
-    batch_size: int = 4
-    gradient_accumulation_steps: int = 2
-    max_length: int | None = 2048
+    epochs: float = option(1.0, min=0.0, help="Passes over the rows.")
+    max_steps: int = option(-1, help="Stop after N optimizer steps (-1: run the epochs).")
+    learning_rate: float | None = option(
+        None, "--learning-rate", "--lr", help="Default 5e-5 (full) or 2e-4 (LoRA)."
+    )
+    batch_size: int = option(4, min=1, help="Rows per forward pass.")
+    gradient_accumulation_steps: int = option(
+        2, "--grad-accum", min=1, help="Forward passes per optimizer step."
+    )
+    max_length: int | None = option(2048, min=16, help="Tokens per row; longer rows are cut.")
     assistant_only_loss: bool = True
-    gradient_checkpointing: bool = False
-    bf16: bool | None = None
-    padding_free: bool = True
-    warmup_ratio: float = 0.1
-    seed: int = 0
+    gradient_checkpointing: bool = option(
+        False,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute activations in the backward pass: less memory, about 30% slower.",
+    )
+    bf16: bool | None = option(
+        None,
+        "--bf16/--no-bf16",
+        help="bf16 autocast over fp32 weights (default: on where the GPU or CPU computes bf16 "
+        "natively, e.g. AMX).",
+    )
+    padding_free: bool = option(
+        True, "--padding-free/--no-padding-free", help="Concatenate each batch, no padding."
+    )
+    warmup_ratio: float = option(
+        0.1, min=0.0, max=1.0, help="Share of the steps the learning rate warms up over."
+    )
+    seed: int = option(0, help="Seeds the trainer: row order, LoRA initialisation, dropout.")
     logging_steps: int = 1
-    save_steps: int | None = None
-    save_total_limit: int | None = 2
+    save_steps: int | None = option(None, min=1, help="Checkpoint every N steps into OUTPUT_DIR.")
+    save_total_limit: int | None = option(2, min=1, help="Checkpoints kept (oldest deleted).")
     resume_from_checkpoint: str | Path | bool | None = None
-    adapter_dtype: str = "float16"
+    adapter_dtype: str = option(
+        "float16", help="Saved adapter dtype: float16, bfloat16 or float32."
+    )
     eval_fraction: float = 0.0
     extra_args: dict[str, Any] = field(default_factory=dict)
 

@@ -15,7 +15,7 @@ from adapters.cli import app
 from adapters.cli.config_options import config_options
 from adapters.config_fields import CliOption, option, option_fields, trl_setting, trl_settings
 from adapters.training.grpo_settings import GRPORunConfig, GRPOSettings, ToolGRPORunConfig
-from adapters.training.sft import LoraOptions
+from adapters.training.sft import LoraOptions, SFTRunConfig
 
 CONVERTED = {
     "train-grpo": {
@@ -26,6 +26,13 @@ CONVERTED = {
         "lora": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
         "eval_settings": ("eval_setting",),
         "extra_args": ("grpo_args",),
+    },
+    "train-sft": {
+        "data": ("data",),
+        "output_dir": ("output_dir",),
+        "lora": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
+        "assistant_only_loss": ("full_loss",),
+        "resume_from_checkpoint": ("resume_from_checkpoint",),
     },
     "train-grpo-tools": {
         "env_ids": ("env_ids",),
@@ -40,16 +47,22 @@ CONVERTED = {
 LIBRARY_ONLY = {
     "train-grpo": {"epsilon_high", "logging_steps"},
     "train-grpo-tools": {"first_seed"},
+    "train-sft": {"logging_steps", "eval_fraction", "extra_args"},
 }
 """Fields the command line does not offer."""
 
 SHARED_ALIASES = {
     "train-grpo": {"model", "temperature", "top_p"},
     "train-grpo-tools": {"temperature"},
+    "train-sft": {"model"},
 }
 """Option fields declared by a shared model-options alias (tests/adapters/test_cli_options.py)."""
 
-CONFIGS = {"train-grpo": GRPORunConfig, "train-grpo-tools": ToolGRPORunConfig}
+CONFIGS = {
+    "train-grpo": GRPORunConfig,
+    "train-grpo-tools": ToolGRPORunConfig,
+    "train-sft": SFTRunConfig,
+}
 
 
 @functools.cache
@@ -94,7 +107,7 @@ def test_the_command_declares_nothing_beyond_the_fields(command_name):
 
 def test_both_modes_share_the_common_settings():
     shared = {f.name for f in dataclasses.fields(GRPOSettings)}
-    for config_type in CONFIGS.values():
+    for config_type in (GRPORunConfig, ToolGRPORunConfig):
         fields = {f.name: f for f in dataclasses.fields(config_type)}
         for name in shared:
             assert fields[name] is GRPOSettings.__dataclass_fields__[name]
@@ -186,11 +199,18 @@ def test_the_tool_mode_cli_builds_its_config(monkeypatch, tmp_path):
     assert (config.seed, config.max_completion_length, config.temperature) == (5, 1024, 1.0)
 
 
-def test_help_renders():
-    for command_name in CONFIGS:
-        result = CliRunner().invoke(app, [command_name, "--help"], env={"COLUMNS": "200"})
-        assert result.exit_code == 0, result.output
-        assert "--num-generations" in result.output and "--grpo-args" in result.output
+@pytest.mark.parametrize(
+    ("command_name", "flags"),
+    [
+        ("train-grpo", ("--num-generations", "--grpo-args")),
+        ("train-grpo-tools", ("--num-generations", "--grpo-args")),
+        ("train-sft", ("--grad-accum", "--warmup-ratio", "--lora-targets", "--full-loss")),
+    ],
+)
+def test_help_renders(command_name, flags):
+    result = CliRunner().invoke(app, [command_name, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert all(flag in result.output for flag in flags)
 
 
 @dataclasses.dataclass

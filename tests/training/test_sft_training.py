@@ -168,3 +168,51 @@ def test_resume_continues_from_the_last_checkpoint(tiny_model_dir, data_files, t
     history = json.loads((output / "log_history.json").read_text())
     assert [e["step"] for e in history if "loss" in e] == [1, 2, 3]
     assert [e["loss"] for e in history if "loss" in e][:2] == first_losses
+
+
+def test_train_sft_command_passes_every_option_through(tiny_model_dir, data_files, tmp_path):
+    """The options built from SFTRunConfig's fields and the LoRA options reach the run (steps,
+    LoRA rank, targets and dtype), and the command reports what it trained."""
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    games, positions = data_files
+    output = tmp_path / "cli"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train-sft",
+            str(games),
+            str(positions),
+            "-o",
+            str(output),
+            "-m",
+            str(tiny_model_dir),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "1",
+            "--grad-accum",
+            "2",
+            "--lr",
+            "1e-3",
+            "--warmup-ratio",
+            "0",
+            "--no-bf16",
+            "--lora",
+            "--lora-rank",
+            "2",
+            "--lora-targets",
+            "q_proj,v_proj",
+            "--adapter-dtype",
+            "bfloat16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "SFT done: 2 steps" in result.output and "bfloat16" in result.output
+    adapter_config = json.loads((output / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["r"] == 2
+    assert set(adapter_config["target_modules"]) == {"q_proj", "v_proj"}
+    saved = json.loads((output / "sft_result.json").read_text())
+    assert saved["steps"] == 2
