@@ -39,7 +39,7 @@ CONVERTED = {
 
 LIBRARY_ONLY = {
     "train-grpo": {"epsilon_high", "logging_steps"},
-    "train-grpo-tools": {"first_seed"},
+    "train-grpo-tools": set(),
 }
 """Fields the command line does not offer."""
 
