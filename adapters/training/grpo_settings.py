@@ -17,7 +17,6 @@ from typing import Any
 from adapters.config_fields import option, trl_setting
 from adapters.training.sft import LoraOptions
 from adapters.training.strata import StrataSpec
-from adapters.training.trl_env import TRAIN_SEED_START
 
 
 @dataclass(kw_only=True)
@@ -131,11 +130,15 @@ class ToolGRPORunConfig(GRPOSettings):
         env_ids: the envs to mix; each generation batch draws rows of all of them.
         model: a checkpoint or Hugging Face id whose chat template TRL recognises (the
             command line requires it).
-        env_kwargs: env arguments for every env (only meaningful with one env).
-        first_seed: the env seed of each env's first row.
+        env_kwargs: env arguments for every env (only meaningful with one env), under each
+            stratum's.
+        seed_offset: where each env's episode seeds start in its card's ``training_seeds``.
         max_tool_calls: TRL's ``max_tool_calling_iterations`` (``None``: until
             ``max_completion_length``).
 
+    Each env's rows cycle through its card's training strata and play distinct seeds of its
+    card's ``training_seeds``, as text mode's do
+    (:func:`~adapters.training.trl_env.build_tool_dataset`).
     The settings of the shared :class:`~adapters.training.grpo_settings.GRPOSettings` are
     keyword-only.
     """
@@ -144,7 +147,11 @@ class ToolGRPORunConfig(GRPOSettings):
     output_dir: str | Path
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     rows_per_env: int = option(256, min=1, help="Episodes per env.")
-    first_seed: int = TRAIN_SEED_START
+    seed_offset: int = option(
+        0,
+        min=0,
+        help="Each env's episodes are its card's training seeds from this offset.",
+    )
     groups_per_step: int = option(2, min=1, help="Distinct rows (seeds) per generation batch.")
     max_completion_length: int = option(
         1024, min=16, help="Tokens per episode (calls + results).", trl=True

@@ -5,7 +5,8 @@ What ``llm-gym train-grpo-tools`` runs. The envs are played through the typed to
 results out of the loss and scores each rollout with the env's ``get_reward``. It needs a model
 whose chat template TRL can parse tool calls from (Qwen 2.5/3, Llama 3.1/3.2, LFM2, Gemma 4,
 GPT-OSS, ...); other models (the embedded SmolLM2 among them) train in text mode
-(:mod:`adapters.training.grpo`).
+(:mod:`adapters.training.grpo`). Like text mode, it reads each env's card: the rows cycle through
+its training strata and play its training seeds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from adapters.models import require, resolve_model_path
 from adapters.training.grpo_finish import finish_grpo_run
 from adapters.training.grpo_settings import ToolGRPORunConfig
 from adapters.training.sft import bf16_autocast_available
+from adapters.training.strata import resolve_strata
 from adapters.training.trl_env import (
     EnvRows,
     build_tool_dataset,
@@ -88,6 +90,28 @@ def check_tool_calling_template(tokenizer: Any, model_name: str) -> None:
         raise ValueError(advice)
 
 
+def tool_dataset(config: ToolGRPORunConfig) -> Any:
+    """The run's data set (:func:`~adapters.training.trl_env.build_tool_dataset`): each env's
+    card's training strata (``config.env_kwargs`` under each) on its card's training seeds from
+    ``config.seed_offset``.
+
+    Raises:
+        ValueError: no env ids, or ``env_kwargs`` with several envs.
+    """
+    if not config.env_ids:
+        raise ValueError("give at least one env id")
+    if config.env_kwargs and len(config.env_ids) > 1:
+        raise ValueError("env_kwargs apply to a single env; mix envs with their defaults")
+    return build_tool_dataset(
+        [
+            EnvRows(env_id, env_kwargs=config.env_kwargs, strata=resolve_strata(env_id, None))
+            for env_id in config.env_ids
+        ],
+        rows_per_env=config.rows_per_env,
+        seed_offset=config.seed_offset,
+    )
+
+
 def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
     """GRPO over ``config.env_ids`` in tool mode; saves the model, curves and a result file.
 
@@ -97,11 +121,8 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
     trl = require_environment_factory()
     torch = require("torch", "train")
     transformers = require("transformers", "train")
-    if not config.env_ids:
-        raise ValueError("give at least one env id")
-    if config.env_kwargs and len(config.env_ids) > 1:
-        raise ValueError("env_kwargs apply to a single env; mix envs with their defaults")
     started = time.perf_counter()
+    dataset = tool_dataset(config)
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model_path(config.model)
@@ -109,11 +130,6 @@ def train_grpo_tools(config: ToolGRPORunConfig) -> ToolGRPOResult:
     check_tool_calling_template(tokenizer, config.model or "the embedded SmolLM2")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset = build_tool_dataset(
-        [EnvRows(env_id, env_kwargs=config.env_kwargs) for env_id in config.env_ids],
-        rows_per_env=config.rows_per_env,
-        first_seed=config.first_seed,
-    )
     rewards = component_rewards(config.env_ids)
     settings: dict[str, Any] = dict(
         trl_settings(config),

@@ -28,7 +28,9 @@ the score.
 The classes live at module level, so they and their instances pickle (``AsyncGRPOTrainer``
 sends factories to a spawned process). A ``{env_id: class}`` dict (:func:`environment_factories`)
 mixes envs in one run: every row of :func:`build_tool_dataset` names its env in the
-``environment`` column that TRL reads.
+``environment`` column that TRL reads. As in text mode (:mod:`adapters.training.grpo`), each
+env's rows take their strata and seeds from its card: its training strata, cycled, and distinct
+seeds of its ``training_seeds``.
 """
 
 from __future__ import annotations
@@ -44,13 +46,11 @@ import gymnasium as gym
 
 import llm_gym
 from adapters.models import require
+from adapters.training.strata import StrataSpec, resolve_strata
 from llm_gym.envs.base import TextEnv
+from llm_gym.envs.describe import describe
 from llm_gym.policies.tool_use import tool_call
 from llm_gym.tools.shop import ShopTask
-
-TRAIN_SEED_START = 1_000_000
-"""First seed of the training rows by default: evaluation (``llm-gym eval`` from 0, the GRPO
-evaluation callback from 10,000) uses seeds far below it, so no training row is an eval game."""
 
 
 class ToolCallRejected(Exception):
@@ -416,30 +416,40 @@ class EnvRows:
 
     Attributes:
         env_id: a registered env id.
-        env_kwargs: env arguments for every row.
-        strata: env-argument sets cycled over the rows (row ``i`` gets stratum ``i % k``).
+        env_kwargs: env arguments for every row, under each stratum's (a stratum's arguments win).
+        strata: the strata cycled over the rows (row ``i`` gets stratum ``i % k``): ``None``
+            for the card's training strata, or what
+            :func:`~adapters.training.strata.resolve_strata` takes (a mapping name -> env
+            arguments, a list of env-argument sets named by their arguments, names the card
+            declares).
     """
 
     env_id: str
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    strata: Sequence[Mapping[str, Any]] = ({},)
+    strata: StrataSpec = None
 
 
 def build_tool_dataset(
     envs: Sequence[str | EnvRows],
     *,
     rows_per_env: int,
-    first_seed: int = TRAIN_SEED_START,
+    seed_offset: int = 0,
 ) -> Any:
     """A ``datasets.Dataset`` of tool-mode episodes for ``GRPOTrainer(environment_factory=...)``.
 
-    The envs' rows are interleaved and every row has its own seed: ``first_seed``,
-    ``first_seed + 1``, ... Columns: ``prompt`` (the tool-mode system prompt and an empty user
-    message that ``reset`` fills with the first observation), ``environment`` (the env id, read
-    by TRL with a dict of factories), ``env_id``, ``seed``, ``env_kwargs`` (JSON), ``stratum``.
+    The envs' rows are interleaved (row ``i`` of every env, then row ``i + 1``). Each env's row
+    ``i`` is in its stratum ``i % k`` (:class:`EnvRows`; a plain env id: the card's training
+    strata) and has seed ``i`` of the distinct seeds of its card's ``training_seeds`` from
+    ``seed_offset`` seeds into the range (:meth:`~llm_gym.SeedRange.window`), as text mode's
+    :func:`~adapters.training.grpo.build_episode_dataset` picks them. Columns: ``prompt`` (the
+    tool-mode system prompt and an empty user message that ``reset`` fills with the first
+    observation), ``environment`` (the env id, read by TRL with a dict of factories),
+    ``env_id``, ``seed``, ``env_kwargs`` (JSON: the row's env arguments, the env's with its
+    stratum's over them), ``stratum`` (its name).
 
     Raises:
-        ValueError: no envs, ``rows_per_env < 1``, or an env id given twice.
+        ValueError: no envs, ``rows_per_env < 1``, an env id given twice, strata that do not
+            resolve, or more rows than an env's training seeds.
     """
     datasets = require("datasets", "train")
     specs = [EnvRows(spec) if isinstance(spec, str) else spec for spec in envs]
@@ -451,33 +461,44 @@ def build_tool_dataset(
     if len(set(ids)) != len(ids):
         raise ValueError(f"each env once please (put variants in its strata), got {ids}")
     settings = [
-        [{**spec.env_kwargs, **stratum} for stratum in (spec.strata or ({},))] for spec in specs
+        {
+            name: {**spec.env_kwargs, **arguments}
+            for name, arguments in resolve_strata(spec.env_id, spec.strata).items()
+        }
+        for spec in specs
     ]
+    seeds = [_training_seeds(spec.env_id, seed_offset, rows_per_env) for spec in specs]
     prompts = {
-        (spec.env_id, index): _system_prompt(spec.env_id, kwargs)
+        (spec.env_id, name): _system_prompt(spec.env_id, kwargs)
         for spec, sets in zip(specs, settings, strict=True)
-        for index, kwargs in enumerate(sets)
+        for name, kwargs in sets.items()
     }
     columns: dict[str, list[Any]] = {
         key: [] for key in ("prompt", "environment", "env_id", "seed", "env_kwargs", "stratum")
     }
-    seed = first_seed
     for row in range(rows_per_env):
-        for spec, sets in zip(specs, settings, strict=True):
-            stratum = row % len(sets)
+        for spec, sets, env_seeds in zip(specs, settings, seeds, strict=True):
+            names = list(sets)
+            name = names[row % len(names)]
             columns["prompt"].append(
                 [
-                    {"role": "system", "content": prompts[spec.env_id, stratum]},
+                    {"role": "system", "content": prompts[spec.env_id, name]},
                     {"role": "user", "content": ""},
                 ]
             )
             columns["environment"].append(spec.env_id)
             columns["env_id"].append(spec.env_id)
-            columns["seed"].append(seed)
-            columns["env_kwargs"].append(json.dumps(sets[stratum], sort_keys=True))
-            columns["stratum"].append(stratum)
-            seed += 1
+            columns["seed"].append(env_seeds[row])
+            columns["env_kwargs"].append(json.dumps(sets[name], sort_keys=True))
+            columns["stratum"].append(name)
     return datasets.Dataset.from_dict(columns)
+
+
+def _training_seeds(env_id: str, offset: int, count: int) -> list[int]:
+    try:
+        return describe(env_id).card.training_seeds.window(offset, count)
+    except ValueError as error:
+        raise ValueError(f"{env_id}'s training seeds: {error}") from error
 
 
 def _system_prompt(env_id: str, env_kwargs: Mapping[str, Any]) -> str:

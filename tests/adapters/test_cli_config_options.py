@@ -46,7 +46,7 @@ CONVERTED = {
 
 LIBRARY_ONLY = {
     "train-grpo": {"epsilon_high", "logging_steps"},
-    "train-grpo-tools": {"first_seed"},
+    "train-grpo-tools": set(),
     "train-sft": {"logging_steps", "eval_fraction", "extra_args"},
 }
 """Fields the command line does not offer."""

@@ -1,4 +1,7 @@
-"""GRPO reads the env card: a user's env gets its declared strata, one without a card a default."""
+"""GRPO reads the env card: a user's env gets its declared strata, one without a card a default.
+
+Both modes: text mode's episode data set and tool mode's (``build_tool_dataset``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from llm_gym.spaces import text_space
 
 LADDER = "GRPOStrataLadder-v0"
 NO_CARD = "GRPOStrataNoCard-v0"
+FLAT = "GRPOStrataFlat-v0"
 
 
 class LadderEnv(TextEnv):
@@ -55,6 +59,16 @@ class LadderEnv(TextEnv):
         return str(self.rungs)
 
 
+class FlatLadderEnv(LadderEnv):
+    """The ladder with a card that declares neither strata nor settings."""
+
+    card = EnvCard(
+        success_outcomes=("right",),
+        training_seeds=SeedRange(40, 47),
+        evaluation_seeds=SeedRange(900, 1000),
+    )
+
+
 class NoCardEnv(gym.Env):
     """A plain Gymnasium env: no card at all."""
 
@@ -73,8 +87,9 @@ class NoCardEnv(gym.Env):
 def registered():
     gym.register(LADDER, entry_point=LadderEnv)
     gym.register(NO_CARD, entry_point=NoCardEnv)
+    gym.register(FLAT, entry_point=FlatLadderEnv)
     yield
-    del gym.registry[LADDER], gym.registry[NO_CARD]
+    del gym.registry[LADDER], gym.registry[NO_CARD], gym.registry[FLAT]
 
 
 def test_strata_default_to_the_card_and_are_named_by_it():
@@ -132,6 +147,61 @@ def test_an_env_without_a_card_has_one_default_stratum():
     assert dataset["seed"] == [0, 1, 2]
     with pytest.raises(ValueError, match="its strata: default; its settings: none"):
         resolve_strata(NO_CARD, "easy")
+
+
+def test_the_tool_dataset_cycles_each_cards_strata_by_name_on_its_training_seeds():
+    pytest.importorskip("datasets")
+    from adapters.training.trl_env import TextReplyTRLEnv, build_tool_dataset
+
+    dataset = build_tool_dataset([LADDER, FLAT], rows_per_env=5, seed_offset=8)
+    assert dataset["environment"] == [LADDER, FLAT] * 5
+    ladder = [row for row in dataset if row["env_id"] == LADDER]
+    flat = [row for row in dataset if row["env_id"] == FLAT]
+    assert [row["stratum"] for row in ladder] == ["low", "high", "low", "high", "low"]
+    assert [row["seed"] for row in ladder] == [508, 509, 500, 501, 502]  # wrapped in 500-509
+    # no strata and no settings on the card: one stratum, "default"
+    assert [row["stratum"] for row in flat] == ["default"] * 5
+    assert [row["seed"] for row in flat] == [41, 42, 43, 44, 45]  # 8 into 40-46 wraps to 41
+    session = TextReplyTRLEnv()
+    for row in ladder:
+        rungs = {"low": 3, "high": 6}[row["stratum"]]
+        assert json.loads(row["env_kwargs"]) == {"rungs": rungs}
+        assert row["prompt"][0]["content"].startswith("Answer with a number.")
+        fields = {key: value for key, value in row.items() if key != "environment"}
+        assert session.reset(**fields) == f"How many rungs ({rungs}, seed {row['seed']})?"
+    assert all(json.loads(row["env_kwargs"]) == {} for row in flat)
+
+
+def test_tool_dataset_seeds_are_distinct_within_each_env_and_bounded_by_its_card():
+    pytest.importorskip("datasets")
+    from adapters.training.trl_env import build_tool_dataset
+
+    dataset = build_tool_dataset([LADDER, FLAT], rows_per_env=7, seed_offset=3)
+    for env_id, seeds in ((LADDER, SeedRange(500, 510)), (FLAT, SeedRange(40, 47))):
+        played = [row["seed"] for row in dataset if row["env_id"] == env_id]
+        assert len(set(played)) == 7 and all(seed in seeds for seed in played)
+    with pytest.raises(ValueError, match=f"{FLAT}'s training seeds: count must be between 0 and 7"):
+        build_tool_dataset([LADDER, FLAT], rows_per_env=8)
+
+
+def test_a_tool_mode_run_reads_each_card_with_its_env_kwargs_under_the_strata(tmp_path):
+    pytest.importorskip("datasets")
+    from adapters.training.grpo_settings import ToolGRPORunConfig
+    from adapters.training.grpo_tools import tool_dataset
+
+    def run(env_ids, **settings):
+        return ToolGRPORunConfig(env_ids=env_ids, output_dir=tmp_path, rows_per_env=4, **settings)
+
+    dataset = tool_dataset(run([LADDER], env_kwargs={"rungs": 1}, seed_offset=2))
+    assert dataset["stratum"] == ["low", "high", "low", "high"]
+    assert dataset["seed"] == [502, 503, 504, 505]
+    # the strata win over the run's env arguments, which fill in what a stratum leaves out
+    assert [json.loads(k)["rungs"] for k in dataset["env_kwargs"]] == [3, 6, 3, 6]
+    flat = tool_dataset(run([FLAT], env_kwargs={"rungs": 7}))
+    assert flat["stratum"] == ["default"] * 4 and flat["seed"] == [40, 41, 42, 43]
+    assert flat["env_kwargs"] == ['{"rungs": 7}'] * 4
+    with pytest.raises(ValueError, match="single env"):
+        tool_dataset(run([LADDER, FLAT], env_kwargs={"rungs": 1}))
 
 
 def test_in_training_evaluation_reads_the_card(monkeypatch):

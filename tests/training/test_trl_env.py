@@ -10,7 +10,6 @@ import gymnasium as gym
 import pytest
 
 from adapters.training.trl_env import (
-    TRAIN_SEED_START,
     DoubleCheckMathTRLEnv,
     EnvRows,
     EpisodeOver,
@@ -227,7 +226,7 @@ def test_any_other_env_is_played_by_text_replies_named_in_the_row() -> None:
         TicTacToeTRLEnv().reset(seed=0, env_id="LLMReverseText-v0")
 
 
-def test_dataset_rows_mix_envs_with_distinct_training_seeds_and_reset_from_themselves() -> None:
+def test_dataset_rows_mix_envs_on_their_cards_training_seeds_and_reset_from_themselves() -> None:
     dataset = build_tool_dataset(
         [
             EnvRows(
@@ -241,8 +240,18 @@ def test_dataset_rows_mix_envs_with_distinct_training_seeds_and_reset_from_thems
     )
     assert len(dataset) == 6
     assert dataset["environment"] == ["LLMTicTacToe-v0", "LLMDoubleCheckMath-v0"] * 3
-    assert dataset["seed"] == list(range(TRAIN_SEED_START, TRAIN_SEED_START + 6))
-    assert dataset["stratum"] == [0, 0, 1, 0, 0, 0]
+    # each env's own seeds: the first of its card's training seeds (0-999,999 for both)
+    assert dataset["seed"] == [0, 0, 1, 1, 2, 2]
+    # given strata are named by their arguments; math has its card's easy, medium, hard
+    assert dataset["stratum"] == [
+        "max_random_move_prob=0.0",
+        "easy",
+        "min_random_move_prob=1.0",
+        "medium",
+        "max_random_move_prob=0.0",
+        "hard",
+    ]
+    assert json.loads(dataset["env_kwargs"][3]) == {"difficulty": "medium"}
     assert json.loads(dataset["env_kwargs"][2]) == {"max_turns": 6, "min_random_move_prob": 1.0}
     system, user = dataset["prompt"][0]
     assert "calling the move tool" in system["content"] and user == {"role": "user", "content": ""}
