@@ -37,6 +37,8 @@ class ChatPolicy(Protocol):
 
     ``info`` is the env's newest info dict; model-backed policies ignore it, scripted ones read
     structured state from it. ``tools`` are OpenAI-format tool schemas when the env offers tools.
+    ``messages`` is the whole conversation; a policy that shows its model only part of it
+    (:class:`adapters.context.ContextPolicy`) says which in a ``context`` attribute.
     """
 
     name: str

@@ -140,6 +140,10 @@ class EnvCard:
         score_scale_arguments: env arguments that change the scale of the episode score
             (reference scores hold only where these keep the env's defaults).
         two_player: the game's two-player view, when it has one.
+        state_in_observation: every observation holds the whole state the next reply needs
+            (tic-tac-toe's board, side, legal moves and last moves), so a model may be shown
+            only the system prompt and the env's latest message (``--context last``); ``False``
+            when a turn refers back to earlier ones (a follow-up question, tool results).
     """
 
     settings: Mapping[str, EnvArguments] = field(default_factory=dict)
@@ -152,6 +156,7 @@ class EnvCard:
     evaluation_seeds: SeedRange = EVALUATION_SEEDS
     score_scale_arguments: tuple[str, ...] = ()
     two_player: TwoPlayerGame | None = None
+    state_in_observation: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", _named_arguments("settings", self.settings))
@@ -165,6 +170,10 @@ class EnvCard:
                 self, "teaching_outcomes", _outcomes("teaching_outcomes", self.teaching_outcomes)
             )
         object.__setattr__(self, "score_scale_arguments", tuple(self.score_scale_arguments))
+        if not isinstance(self.state_in_observation, bool):
+            raise ValueError(
+                f"state_in_observation must be a bool, got {self.state_in_observation!r}"
+            )
         if self.training_seeds.overlaps(self.evaluation_seeds):
             raise ValueError(
                 f"training_seeds {self.training_seeds} and evaluation_seeds "

@@ -153,7 +153,9 @@ class TicTacToeEnv(TextEnv):
     Settings ``random``, ``mixed`` and ``optimal`` (opponent strengths; ``random`` and ``optimal``
     bracket the others and are what tools use by default); training strata: two bins of the
     random-move probability over 0.2-0.7; success: ``win``; SFT data keeps wins and draws,
-    taught by the scripted ``optimal`` player; a two-player view (``llm-gym match``/``play``).
+    taught by the scripted ``optimal`` player; a two-player view (``llm-gym match``/``play``);
+    every observation holds the whole state (board, side, legal moves, the last two moves), so a
+    model may see only the latest one (``--context last``).
 
     ## Version History
     - v0: initial version.
@@ -173,6 +175,7 @@ class TicTacToeEnv(TextEnv):
             sides={"player_1": "X", "player_2": "O"},
             typed_move="<move>{}</move>",
         ),
+        state_in_observation=True,
     )
 
     def __init__(
