@@ -1,5 +1,6 @@
 """Runs side by side: the summaries of several ``llm-gym eval`` folders, one row per run and
-opponent setting (sampled or exact), so a trained model can be read next to its base."""
+opponent setting (sampled or exact), so a trained model can be read next to its base. Runs whose
+model was shown another context (``--context``, :mod:`adapters.context`) say so in a column."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
+from adapters.context import DEFAULT_CONTEXT
 from adapters.evaluation import METADATA_FILE, SUMMARY_FILE
 
 OUTCOMES = ("win", "draw", "loss", "truncated")
@@ -30,6 +32,7 @@ class RunRow:
     format_rate: float | None
     invalid_rate: float | None
     wall_time_s: float | None
+    context: str = DEFAULT_CONTEXT
 
 
 def load_run_rows(run_dir: str | Path) -> list[RunRow]:
@@ -64,6 +67,7 @@ def load_run_rows(run_dir: str | Path) -> list[RunRow]:
                 format_rate=data.get("format_rate"),
                 invalid_rate=data.get("invalid_action_rate"),
                 wall_time_s=data.get("wall_time_s"),
+                context=str(metadata.get("context", DEFAULT_CONTEXT)),
             )
         )
     return rows
@@ -79,6 +83,9 @@ def comparison_table(runs: Sequence[str | Path]) -> Table:
     table = Table(title="Runs side by side", show_header=True, header_style="bold")
     table.add_column("setting")
     table.add_column("run" if label_by_run else "model")
+    show_context = any(row.context != DEFAULT_CONTEXT for row in rows)
+    if show_context:
+        table.add_column("context")
     for column in ("games", *outcomes, "reward", "format", "invalid"):
         table.add_column(column, justify="right")
     for setting in settings:
@@ -86,6 +93,7 @@ def comparison_table(runs: Sequence[str | Path]) -> Table:
             table.add_row(
                 setting,
                 row.run if label_by_run else row.model,
+                *([row.context] if show_context else []),
                 "exact" if row.exact else str(row.games),
                 *(f"{row.outcome_rates.get(o, 0.0):.1%}" for o in outcomes),
                 f"{row.total_reward:.3f}",

@@ -4,7 +4,8 @@ A run evaluates ``num_examples`` seeds (``seed_offset ..``) times ``rollouts_per
 rollouts, under one or more *settings* (labelled env-argument sets, e.g. opponent strengths).
 Its folder holds:
 
-- ``metadata.json``: the command, package versions, env id, settings, policy and sampling;
+- ``metadata.json``: the command, package versions, env id, settings, policy and sampling, and
+  the context the policy was shown (:mod:`adapters.context`);
 - ``results.jsonl``: one :class:`~adapters.records.EpisodeRecord` per line, appended and flushed
   as each rollout finishes;
 - ``summary.json``: the summary of every setting (written at the end);
@@ -34,6 +35,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from adapters.context import DEFAULT_CONTEXT, check_context, with_context
 from adapters.policies.base import ChatPolicy
 from adapters.policies.factory import PolicySpec
 from adapters.records import EpisodeRecord, append_record, load_records
@@ -53,8 +55,11 @@ IDENTITY_KEYS = (
     "rollouts_per_example",
     "seed_offset",
     "policy",
+    "context",
 )
 """Metadata that must match for ``--resume`` (concurrency, output and chart may change)."""
+LEGACY_IDENTITY = {"context": DEFAULT_CONTEXT}
+"""What metadata written before an identity key existed means by leaving it out."""
 
 RunKey = tuple[str | None, int, int]
 
@@ -175,6 +180,7 @@ class EvalConfig:
                     "rollouts_per_example": self.rollouts_per_example,
                     "seed_offset": self.seed_offset,
                     "policy": self.policy.as_dict(),
+                    "context": self.policy.context,
                 },
                 default=str,
             )
@@ -207,6 +213,7 @@ def build_metadata(config: EvalConfig, command: Sequence[str] | None = None) -> 
 def check_resume(saved: Mapping[str, Any], config: EvalConfig) -> None:
     """Raise :class:`ResumeMismatchError` naming every field where ``saved`` differs."""
     wanted = config.identity()
+    saved = {**LEGACY_IDENTITY, **saved}
     differences = [
         f"  {key}: saved {json.dumps(saved.get(key))}, requested {json.dumps(wanted[key])}"
         for key in IDENTITY_KEYS
@@ -357,7 +364,8 @@ async def evaluate(
 
     Args:
         config: what to run.
-        policy: the policy that plays; ``config.policy`` only describes it for the metadata.
+        policy: the policy that plays; ``config.policy`` describes it for the metadata, and its
+            ``context`` is what the policy is shown (:func:`adapters.context.with_context`).
         output: the run folder (``None``: keep everything in memory).
         resume: finish the run in ``output`` instead of starting one.
         overwrite: replace the results already in ``output``.
@@ -366,6 +374,7 @@ async def evaluate(
         on_start: called once with ``(rows already done, rows in the run)``.
     """
     started = time.perf_counter()
+    policy = with_context(policy, check_context(config.policy.context, config.env_id))
     prepared = PreparedOutput()
     if output is not None:
         prepared = prepare_output(output, config, resume=resume, overwrite=overwrite)

@@ -8,9 +8,10 @@ env, chosen through the env's chance hook (:mod:`llm_gym.envs.chance`), and retu
 per distinct game with its probability.
 
 Each branch is replayed from ``reset``; :class:`MemoPolicy` asks the policy once per distinct
-conversation, so a replay costs no model call, and the branches run concurrently: the requests of
-one depth reach the policy together (a local model batches them, an endpoint runs them in
-parallel).
+conversation (per distinct visible part of it when the policy sees only the latest turn,
+:mod:`adapters.context`), so a replay costs no model call, and the branches run concurrently:
+the requests of one depth reach the policy together (a local model batches them, an endpoint
+runs them in parallel).
 
 >>> from adapters.policies import ScriptedChatPolicy
 >>> policy = MemoPolicy(ScriptedChatPolicy.for_env("LLMTicTacToe-v0", "optimal"))
@@ -29,6 +30,7 @@ from typing import Any
 import gymnasium as gym
 
 import llm_gym  # noqa: F401  (registers the envs)
+from adapters.context import DEFAULT_CONTEXT, Context, context_of, visible_messages
 from adapters.policies.base import ChatPolicy, PolicyReply
 from adapters.records import EpisodeRecord, Message
 from adapters.rollout import run_episode, run_sync
@@ -46,19 +48,30 @@ def conversation_key(messages: Sequence[Message]) -> str:
     )
 
 
+def decision_key(messages: Sequence[Message], context: Context = DEFAULT_CONTEXT) -> str:
+    """The :func:`conversation_key` of what a policy shown ``context`` sees of ``messages``: two
+    conversations with the same key get the same reply from a deterministic policy."""
+    return conversation_key(visible_messages(messages, context))
+
+
 class MemoPolicy:
     """Asks ``policy`` once per distinct conversation and gives the same reply every time after.
 
     Only valid for a deterministic policy: one whose reply is a function of the conversation.
+    Conversations are told apart by what ``policy`` is shown of them (its ``context``,
+    :func:`adapters.context.context_of`): with ``"last"``, one position reached by different
+    histories is one call.
 
     Attributes:
-        infos: the env info of each conversation asked (by :func:`conversation_key`), as the
-            env gave it the first time (scripted players read it; so do reply checks).
+        infos: the env info of each conversation asked (by :func:`decision_key` in the policy's
+            context), as the env gave it the first time (scripted players read it; so do reply
+            checks).
     """
 
     def __init__(self, policy: ChatPolicy):
         self.policy = policy
         self.name = policy.name
+        self.context = context_of(policy)
         self.infos: dict[str, dict[str, Any]] = {}
         self._replies: dict[str, asyncio.Future[PolicyReply]] = {}
 
@@ -74,7 +87,7 @@ class MemoPolicy:
         tools: Sequence[Mapping[str, Any]] | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> PolicyReply:
-        key = conversation_key(messages)
+        key = decision_key(messages, self.context)
         future = self._replies.get(key)
         if future is None:
             future = asyncio.ensure_future(
@@ -192,15 +205,20 @@ def walk_sync(env_id: str, policy: ChatPolicy, **kwargs: Any) -> list[EpisodeRec
     return run_sync(walk(env_id, policy, **kwargs))
 
 
-def decision_weights(games: Sequence[EpisodeRecord]) -> dict[str, float]:
-    """The probability of meeting each decision (a conversation the policy answers).
+def decision_weights(
+    games: Sequence[EpisodeRecord], context: Context = DEFAULT_CONTEXT
+) -> dict[str, float]:
+    """The probability of meeting each decision (a conversation the policy answers, told apart
+    by :func:`decision_key` in ``context``).
 
-    A decision's probability is the summed probability of the games that pass through it.
+    A decision's probability is the summed probability of the games that pass through it (once
+    per game, even where ``"last"`` shows it twice, e.g. after a repeated invalid reply).
     """
     weights: dict[str, float] = {}
     for game in games:
-        for prompt in decision_prompts(game):
-            key = conversation_key(prompt)
+        for key in dict.fromkeys(
+            decision_key(prompt, context) for prompt in decision_prompts(game)
+        ):
             weights[key] = weights.get(key, 0.0) + (game.probability or 0.0)
     return weights
 

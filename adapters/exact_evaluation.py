@@ -12,6 +12,10 @@ probability. The run folder holds the files of a sampled evaluation:
 The sampled-run fields keep their meaning as expectations: ``outcome_rates`` are probabilities,
 ``total_reward`` the exact mean and standard deviation, ``pass_at_k`` has k = 1 only,
 ``episodes`` counts distinct games and the token counts cover the distinct model calls.
+
+With ``context="last"`` (:mod:`adapters.context`) the policy is asked once per distinct visible
+conversation (system prompt and latest observation), so a position reached by several histories
+costs one call; ``decisions`` count those visible conversations.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.context import DEFAULT_CONTEXT, Context, check_context, with_context
 from adapters.evaluation import (
     METADATA_FILE,
     RESULTS_FILE,
@@ -35,7 +40,7 @@ from adapters.evaluation import (
 )
 from adapters.exact import (
     MemoPolicy,
-    conversation_key,
+    decision_key,
     decision_prompts,
     decision_weights,
     walk,
@@ -71,10 +76,12 @@ def exact_summary(
     *,
     success_outcomes: Sequence[str],
     wall_time_s: float = 0.0,
+    context: Context = DEFAULT_CONTEXT,
 ) -> Summary:
     """The expectation over ``games`` weighted by their ``probability`` (renormalised to 1).
 
-    Token counts sum over the distinct decisions of the games (what the policy generated).
+    Token counts sum over the distinct decisions of the games (what the policy generated; told
+    apart in the policy's ``context``).
     """
     if not games:
         raise ValueError("no games to summarize")
@@ -101,7 +108,7 @@ def exact_summary(
             if isinstance(value, (int, float)):
                 metric_values[key].append((weight, float(value)))
     metrics = {key: _weighted_mean_std(pairs)[0] for key, pairs in sorted(metric_values.items())}
-    prompt_tokens, completion_tokens = _decision_tokens(games)
+    prompt_tokens, completion_tokens = _decision_tokens(games, context)
     mean, std = _weighted_mean_std((w, g.total_reward) for w, g in zip(weights, games, strict=True))
     return Summary(
         episodes=len(games),
@@ -125,11 +132,14 @@ def exact_summary(
     )
 
 
-def _decision_tokens(games: Sequence[EpisodeRecord]) -> tuple[int, int]:
+def _decision_tokens(games: Sequence[EpisodeRecord], context: Context) -> tuple[int, int]:
     seen: dict[str, tuple[int, int]] = {}
     for game in games:
         for prompt, turn in zip(decision_prompts(game), game.turns, strict=False):
-            seen[conversation_key(prompt)] = (turn.prompt_tokens or 0, turn.completion_tokens or 0)
+            seen[decision_key(prompt, context)] = (
+                turn.prompt_tokens or 0,
+                turn.completion_tokens or 0,
+            )
     return sum(p for p, _ in seen.values()), sum(c for _, c in seen.values())
 
 
@@ -142,7 +152,10 @@ def side_of(game: EpisodeRecord) -> str | None:
 
 
 def split_by_side(
-    games: Sequence[EpisodeRecord], *, success_outcomes: Sequence[str]
+    games: Sequence[EpisodeRecord],
+    *,
+    success_outcomes: Sequence[str],
+    context: Context = DEFAULT_CONTEXT,
 ) -> dict[str, tuple[float, Summary]]:
     """Side -> (its probability, the summary of its games); empty for envs without sides."""
     sides: dict[str, list[EpisodeRecord]] = defaultdict(list)
@@ -155,7 +168,7 @@ def split_by_side(
     return {
         side: (
             sum(g.probability or 0.0 for g in side_games) / total,
-            exact_summary(side_games, success_outcomes=success_outcomes),
+            exact_summary(side_games, success_outcomes=success_outcomes, context=context),
         )
         for side, side_games in sorted(sides.items())
     }
@@ -175,13 +188,16 @@ async def evaluate_exact(
     Args:
         config: the env, settings and policy description (its example counts are not used).
         policy: a deterministic chat policy (greedy model, scripted player); it is asked once
-            per distinct conversation across all settings.
+            per distinct conversation across all settings, shown ``config.policy.context``
+            (:func:`adapters.context.with_context`).
         output: the run folder (``None``: keep everything in memory).
         overwrite: replace the results already in ``output``.
         command: the command line for the metadata (default ``sys.argv``).
         on_setting: called with ``(setting label, model calls so far)`` after each setting.
     """
     started = time.perf_counter()
+    context = check_context(config.policy.context, config.env_id)
+    policy = with_context(policy, context)
     if output is not None:
         prepare_output(output, config, resume=False, overwrite=overwrite)
         meta = build_metadata(config, command)
@@ -201,10 +217,13 @@ async def evaluate_exact(
         games = await walk(config.env_id, memo, env_kwargs=arm.env_kwargs, setting=arm.label)
         success = config.success_outcomes
         summaries[arm.label] = exact_summary(
-            games, success_outcomes=success, wall_time_s=time.perf_counter() - arm_started
+            games,
+            success_outcomes=success,
+            wall_time_s=time.perf_counter() - arm_started,
+            context=context,
         )
-        decisions[arm.label] = len(decision_weights(games))
-        by_side[arm.label] = split_by_side(games, success_outcomes=success)
+        decisions[arm.label] = len(decision_weights(games, context))
+        by_side[arm.label] = split_by_side(games, success_outcomes=success, context=context)
         records.extend(games)
         if output is not None:
             for game in games:
@@ -242,6 +261,7 @@ def write_exact_summary(result: ExactEvalResult) -> None:
     data = {
         "env_id": result.config.env_id,
         "exact": True,
+        "context": result.config.policy.context,
         "rows": len(result.records),
         "failed_rows": 0,
         "model_calls": result.model_calls,

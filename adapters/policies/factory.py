@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.context import DEFAULT_CONTEXT, Context, check_context, with_context
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.base import ChatPolicy
 from adapters.policies.defaults import (
@@ -39,6 +40,8 @@ class PolicySpec:
 
     ``max_tokens`` of ``sampling`` also bounds local generation; a local model samples with
     ``temperature`` and ``top_p`` (unset: the local defaults of :mod:`adapters.policies.defaults`).
+    ``context`` is what the policy is shown of each chat (:mod:`adapters.context`); the run
+    metadata records it apart from :meth:`as_dict`.
     """
 
     model: str = EMBEDDED_MODEL
@@ -51,6 +54,10 @@ class PolicySpec:
     native_tools: bool = True
     local_batch_size: int = LOCAL_BATCH_SIZE
     seed: int = 0
+    context: Context = DEFAULT_CONTEXT
+
+    def __post_init__(self) -> None:
+        check_context(self.context)
 
     @property
     def kind(self) -> str:
@@ -78,12 +85,24 @@ class PolicySpec:
 def make_policy(
     spec: PolicySpec, *, env_id: str, scripted_kwargs: Mapping[str, Any] | None = None
 ) -> ChatPolicy:
-    """Build the policy ``spec`` describes for episodes of ``env_id``.
+    """Build the policy ``spec`` describes for episodes of ``env_id``, shown ``spec.context``
+    (:func:`adapters.context.with_context`).
 
     Raises:
-        ValueError: unknown scripted player, or no API key for the OpenAI API.
+        ValueError: unknown scripted player, no API key for the OpenAI API, a context the env's
+            card does not allow (checked before any model loads), or a recorded run of another
+            context.
         ImportError: a local model without the ``local`` extra installed.
     """
+    check_context(spec.context, env_id)
+    return with_context(
+        _make_policy(spec, env_id=env_id, scripted_kwargs=scripted_kwargs), spec.context
+    )
+
+
+def _make_policy(
+    spec: PolicySpec, *, env_id: str, scripted_kwargs: Mapping[str, Any] | None = None
+) -> ChatPolicy:
     if spec.kind == "openai":
         from adapters.policies.openai_compat import OpenAICompatiblePolicy
 
@@ -106,7 +125,7 @@ def make_policy(
     if spec.kind == "recorded":
         from adapters.policies.recorded import RecordedChatPolicy
 
-        return RecordedChatPolicy(spec.model[len(RECORDED_PREFIX) :])
+        return RecordedChatPolicy(spec.model[len(RECORDED_PREFIX) :], context=spec.context)
     from adapters.policies.local import LocalChatPolicy
 
     sampling = spec.sampling
