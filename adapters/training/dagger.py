@@ -6,6 +6,10 @@ invalid, badly formatted, not value-optimal (:func:`llm_gym.games.tictactoe.opti
 states false facts about the board becomes a prompt-completion row: the student's real history
 as prompt, the teacher's reply to that same history as completion. The rows train the next SFT
 round (``llm-gym train-sft``).
+
+With ``context="last"`` (:mod:`adapters.context`) the student plays seeing only the system
+prompt and the latest observation, a decision is a distinct visible conversation, and each row's
+prompt is exactly that (what the next model trains on, and what its evaluation shows it).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from adapters.exact import MemoPolicy, conversation_key, decision_prompts, decision_weights
+from adapters.context import Context, check_context, context_of, visible_messages, with_context
+from adapters.exact import MemoPolicy, decision_key, decision_prompts, decision_weights
 from adapters.policies.base import ChatPolicy
 from adapters.records import EpisodeRecord, Message
 from adapters.rollout import EpisodeJob, run_episodes, run_sync
@@ -88,7 +93,7 @@ def _winning_moves(board: str) -> list[int]:
 
 @dataclass
 class Decision:
-    """One distinct conversation the student answered."""
+    """One distinct conversation the student answered (``prompt``: what it was shown)."""
 
     prompt: list[Message]
     reply: Message
@@ -123,6 +128,7 @@ async def collect_dagger_rows(
     concurrency: int = 8,
     check_reasoning: ReasoningChecker = default_reasoning_checker,
     env_id: str = DAGGER_ENV_ID,
+    context: Context | None = None,
 ) -> DaggerReport:
     """Play the student, judge each distinct decision, relabel the wrong ones with the teacher.
 
@@ -136,6 +142,8 @@ async def collect_dagger_rows(
         seed, concurrency: of the sampled games.
         check_reasoning: finds false statements in a reply (see :data:`ReasoningChecker`).
         env_id: the tic-tac-toe env id (rows record it).
+        context: what the student and the teacher are shown and the rows' prompts hold
+            (``None``: the student's own, :func:`adapters.context.context_of`).
 
     Returns:
         The report, with one row per relabelled decision: ``prompt`` and ``completion`` as in
@@ -146,6 +154,9 @@ async def collect_dagger_rows(
         raise ValueError("DAgger needs at least one opponent setting to play against")
     if env_id.split(":")[-1] != DAGGER_ENV_ID:
         raise ValueError(f"DAgger judges tic-tac-toe moves: env must be {DAGGER_ENV_ID}")
+    student = with_context(student, context)
+    context = check_context(context_of(student), env_id)
+    teacher = with_context(teacher, context)
     if episodes is None:
         memo = MemoPolicy(student)
         trees = await teacher_trees(env_id, memo, settings)
@@ -155,7 +166,7 @@ async def collect_dagger_rows(
         trees = await sampled_games(env_id, recorder, settings, episodes, seed, concurrency)
         infos = recorder.infos
         calls = sum(len(game.turns) for tree in trees.values() for game in tree)
-    decisions = distinct_decisions(trees, infos, weighted=episodes is None)
+    decisions = distinct_decisions(trees, infos, weighted=episodes is None, context=context)
     require_think = {label: _requires_think(env_id, kwargs) for label, kwargs in settings.items()}
     judged = {
         key: reply_mistakes(
@@ -185,7 +196,7 @@ async def collect_dagger_rows(
     ]
     per_setting = {}
     for label, tree in trees.items():
-        keys = decision_weights(tree).keys()
+        keys = decision_weights(tree, context).keys()
         per_setting[label] = (len(keys), sum(bool(judged[key]) for key in keys))
     report = DaggerReport(
         decisions=len(decisions),
@@ -231,21 +242,27 @@ def distinct_decisions(
     infos: Mapping[str, Mapping[str, Any]],
     *,
     weighted: bool,
+    context: Context = "full",
 ) -> dict[str, Decision]:
-    """Each distinct decision of the games once, in order of first meeting.
+    """Each distinct decision of the games once (told apart, and prompted, by what ``context``
+    shows), in order of first meeting.
 
     With ``weighted``, each gets its probability of being met in a game against each setting
     (the games must carry probabilities: a walked tree).
     """
-    weights = {label: decision_weights(tree) for label, tree in trees.items()} if weighted else {}
+    weights = (
+        {label: decision_weights(tree, context) for label, tree in trees.items()}
+        if weighted
+        else {}
+    )
     decisions: dict[str, Decision] = {}
     for label, tree in trees.items():
         for game in tree:
             for turn, prompt in enumerate(decision_prompts(game)):
-                key = conversation_key(prompt)
+                key = decision_key(prompt, context)
                 if key not in decisions:
                     decisions[key] = Decision(
-                        prompt=prompt,
+                        prompt=visible_messages(prompt, context),
                         reply=game.messages[len(prompt)],
                         info=dict(infos[key]),
                         turn=turn,

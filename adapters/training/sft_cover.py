@@ -5,7 +5,9 @@ evaluation weighs). :func:`generate_cover_data` walks the teacher's whole game t
 opponent setting instead (:mod:`adapters.exact`, one teacher call per distinct conversation)
 and writes every distinct game (``rows="episode"``) or every distinct decision once
 (``rows="position"``, each with ``weights``: its probability of being met in a game against each
-setting). :func:`coverage` measures how much of a teacher's tree any data set holds.
+setting). :func:`coverage` measures how much of a teacher's tree any data set holds. With
+``context="last"`` (:mod:`adapters.context`) decisions are told apart by what the teacher is
+shown (system prompt and latest observation): one row per distinct visible prompt.
 
 >>> from adapters.policies import ScriptedChatPolicy
 >>> teacher = ScriptedChatPolicy.for_env("LLMTicTacToe-v0", "optimal")
@@ -23,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.exact import MemoPolicy, conversation_key, decision_prompts, decision_weights, walk
+from adapters.context import DEFAULT_CONTEXT, Context, check_context, context_of, with_context
+from adapters.exact import (
+    MemoPolicy,
+    conversation_key,
+    decision_key,
+    decision_prompts,
+    decision_weights,
+    walk,
+)
 from adapters.policies.base import ChatPolicy
 from adapters.records import EpisodeRecord
 from adapters.rollout import run_sync
@@ -59,14 +69,20 @@ class Coverage:
         return self.covered / self.decisions if self.decisions else 0.0
 
 
-def coverage(tree: Sequence[EpisodeRecord], covered: frozenset[str] | set[str]) -> Coverage:
+def coverage(
+    tree: Sequence[EpisodeRecord],
+    covered: frozenset[str] | set[str],
+    context: Context = DEFAULT_CONTEXT,
+) -> Coverage:
     """The coverage of a teacher's game tree (from :func:`adapters.exact.walk`) by ``covered``.
 
     Args:
         tree: the teacher's distinct games against one setting, with probabilities.
-        covered: conversations (:func:`adapters.exact.conversation_key`) the data holds.
+        covered: conversations (:func:`adapters.exact.decision_key` in ``context``) the data
+            holds.
+        context: what tells decisions apart (:mod:`adapters.context`).
     """
-    weights = decision_weights(tree)
+    weights = decision_weights(tree, context)
     total = sum(weights.values())
     held = [key for key in weights if key in covered]
     return Coverage(
@@ -102,6 +118,7 @@ async def generate_cover_data(
     output: str | Path | None,
     rows: str = "episode",
     episode_filter: EpisodeFilter | None = None,
+    context: Context | None = None,
 ) -> CoverReport:
     """Walk a deterministic teacher against every setting and write rows covering its tree.
 
@@ -114,25 +131,30 @@ async def generate_cover_data(
             once, with ``weights``: label -> probability that a game meets it).
         episode_filter: which games to keep (:func:`~adapters.training.sft_data.default_filter`
             when ``None``); position rows come from the kept games.
+        context: what the teacher is shown and the position rows' prompts hold (``None``: the
+            teacher's own); ``"last"`` needs position rows.
 
     Raises:
-        ValueError: no setting, a bad ``rows``, or an env without chance control.
+        ValueError: no setting, a bad ``rows`` (or episode rows with context ``"last"``), an
+            env without chance control, or a context its card does not allow.
     """
     if not settings:
         raise ValueError("cover data needs at least one opponent setting to walk")
-    check_row_shape(rows)
+    teacher = with_context(teacher, context)
+    context = check_context(context_of(teacher), env_id)
+    check_row_shape(rows, context)
     memo = teacher if isinstance(teacher, MemoPolicy) else MemoPolicy(teacher)
     trees = await teacher_trees(env_id, memo, settings)
     games = distinct_games(trees)
-    kept, base = filter_episodes(games, episode_filter or default_filter(env_id))
+    kept, base = filter_episodes(games, episode_filter or default_filter(env_id), context)
     if rows == "episode":
         examples = [episode_to_example(game) for game in kept]
     else:
-        weights = {label: decision_weights(tree) for label, tree in trees.items()}
+        weights = {label: decision_weights(tree, context) for label, tree in trees.items()}
         examples = distinct_position_rows(env_id, kept, memo, weights)
     report = CoverReport(
         **{**vars(base), "examples": examples},
-        coverage={label: coverage(tree, base.decisions) for label, tree in trees.items()},
+        coverage={label: coverage(tree, base.decisions, context) for label, tree in trees.items()},
         teacher_calls=memo.calls,
     )
     if output is not None:
@@ -161,11 +183,12 @@ def distinct_position_rows(
     teacher: MemoPolicy,
     weights: Mapping[str, Mapping[str, float]],
 ) -> list[dict[str, Any]]:
-    """One prompt-completion row per distinct decision of ``games``, in order of first meeting."""
+    """One prompt-completion row per distinct decision of ``games`` (told apart in the teacher's
+    context, which the prompts show), in order of first meeting."""
     rows: dict[str, dict[str, Any]] = {}
     for game in games:
         for turn, prompt in enumerate(decision_prompts(game)):
-            key = conversation_key(prompt)
+            key = decision_key(prompt, teacher.context)
             if key in rows:
                 continue
             rows[key] = position_example(
@@ -174,6 +197,7 @@ def distinct_position_rows(
                 env_id=env_id,
                 turn=turn,
                 info=teacher.infos.get(key),
+                context=teacher.context,
                 weights={label: by_key.get(key, 0.0) for label, by_key in weights.items()},
             )
     return list(rows.values())

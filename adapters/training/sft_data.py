@@ -10,6 +10,12 @@ Two row shapes (``rows``):
   plus metadata fields TRL does not read (``env_id``, ``turn``, and ``side`` and ``board`` where
   the env's info has them). A position met in k games gives k rows.
 
+``context`` (:mod:`adapters.context`) is what the teacher is shown and what a position row's
+prompt holds: ``"full"`` the real history, ``"last"`` the system prompt and the env's latest
+message only (for envs whose card declares ``state_in_observation``), so a model trained on the
+rows sees what an evaluation with the same context shows it. Episode rows hold whole
+conversations and take ``"full"`` only.
+
 The file loads with ``datasets.load_dataset("json", data_files=PATH)``. To cover every position
 the teacher meets instead of sampling games, see :mod:`adapters.training.sft_cover`.
 
@@ -29,7 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.exact import MESSAGE_KEYS, conversation_key, decision_prompts
+from adapters.context import (
+    DEFAULT_CONTEXT,
+    Context,
+    check_context,
+    context_of,
+    visible_messages,
+    with_context,
+)
+from adapters.exact import MESSAGE_KEYS, decision_key, decision_prompts
 from adapters.policies.base import ChatPolicy, PolicyReply
 from adapters.records import EpisodeRecord, Message, append_record
 from adapters.rollout import EpisodeJob, run_episodes, run_sync
@@ -122,9 +136,11 @@ def position_example(
     env_id: str,
     turn: int,
     info: Mapping[str, Any] | None = None,
+    context: Context = DEFAULT_CONTEXT,
     **metadata: Any,
 ) -> dict[str, Any]:
-    """One prompt-completion row: the real history as prompt, one reply as completion.
+    """One prompt-completion row: the real history (what ``context`` shows of it) as prompt, one
+    reply as completion.
 
     Args:
         prompt: the conversation before the reply (system prompt first).
@@ -133,10 +149,11 @@ def position_example(
             before it).
         info: the env info the policy saw at this decision; ``side`` and ``board`` are taken
             from it when present.
+        context: what of ``prompt`` the row keeps (:func:`adapters.context.visible_messages`).
         metadata: further fields for the row (e.g. ``weights``).
     """
     row: dict[str, Any] = {
-        "prompt": chat_messages(prompt),
+        "prompt": chat_messages(visible_messages(prompt, context)),
         "completion": chat_messages([reply]),
         "env_id": env_id,
         "turn": turn,
@@ -149,18 +166,24 @@ def position_example(
 
 
 def position_examples(
-    record: EpisodeRecord, infos: Mapping[str, Mapping[str, Any]] | None = None
+    record: EpisodeRecord,
+    infos: Mapping[str, Mapping[str, Any]] | None = None,
+    context: Context = DEFAULT_CONTEXT,
 ) -> list[dict[str, Any]]:
-    """The prompt-completion rows of every reply of an episode.
+    """The prompt-completion rows of every reply of an episode, prompts shown in ``context``.
 
-    ``infos`` maps a conversation (:func:`adapters.exact.conversation_key`) to the env info seen
-    there, e.g. :attr:`InfoRecorder.infos`.
+    ``infos`` maps a conversation (:func:`adapters.exact.decision_key` in ``context``) to the
+    env info seen there, e.g. :attr:`InfoRecorder.infos`.
     """
     rows = []
     for turn, prompt in enumerate(decision_prompts(record)):
-        info = (infos or {}).get(conversation_key(prompt))
+        info = (infos or {}).get(decision_key(prompt, context))
         reply = record.messages[len(prompt)]
-        rows.append(position_example(prompt, reply, env_id=record.env_id, turn=turn, info=info))
+        rows.append(
+            position_example(
+                prompt, reply, env_id=record.env_id, turn=turn, info=info, context=context
+            )
+        )
     return rows
 
 
@@ -168,30 +191,44 @@ def examples_of(
     records: Sequence[EpisodeRecord],
     rows: str,
     infos: Mapping[str, Mapping[str, Any]] | None = None,
+    context: Context = DEFAULT_CONTEXT,
 ) -> list[dict[str, Any]]:
     """Training rows of ``records`` in the ``rows`` shape (see :data:`ROW_SHAPES`)."""
-    check_row_shape(rows)
+    check_row_shape(rows, context)
     if rows == "episode":
         return [episode_to_example(record) for record in records]
-    return [row for record in records for row in position_examples(record, infos)]
+    return [row for record in records for row in position_examples(record, infos, context)]
 
 
-def check_row_shape(rows: str) -> None:
+def check_row_shape(rows: str, context: Context = DEFAULT_CONTEXT) -> None:
+    """Raise ``ValueError`` for an unknown row shape, or episode rows with a partial context."""
     if rows not in ROW_SHAPES:
         raise ValueError(f"rows must be one of {', '.join(ROW_SHAPES)}, got {rows!r}")
+    if rows == "episode" and check_context(context) != DEFAULT_CONTEXT:
+        raise ValueError(
+            f"episode rows train on whole conversations and cannot show context {context!r}: "
+            "use position rows, whose prompts hold what that context shows"
+        )
 
 
-def decision_keys(records: Sequence[EpisodeRecord]) -> frozenset[str]:
-    """The conversations answered in ``records`` (:func:`adapters.exact.conversation_key`)."""
-    return frozenset(conversation_key(p) for record in records for p in decision_prompts(record))
+def decision_keys(
+    records: Sequence[EpisodeRecord], context: Context = DEFAULT_CONTEXT
+) -> frozenset[str]:
+    """The conversations answered in ``records`` (:func:`adapters.exact.decision_key` in
+    ``context``)."""
+    return frozenset(
+        decision_key(p, context) for record in records for p in decision_prompts(record)
+    )
 
 
 class InfoRecorder:
-    """Passes requests to ``policy`` and remembers the env info of each conversation."""
+    """Passes requests to ``policy`` and remembers the env info of each conversation (keyed by
+    :func:`adapters.exact.decision_key` in the policy's context)."""
 
     def __init__(self, policy: ChatPolicy):
         self.policy = policy
         self.name = policy.name
+        self.context = context_of(policy)
         self.infos: dict[str, dict[str, Any]] = {}
 
     async def reply(
@@ -201,7 +238,7 @@ class InfoRecorder:
         tools: Sequence[Mapping[str, Any]] | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> PolicyReply:
-        self.infos[conversation_key(messages)] = dict(info or {})
+        self.infos[decision_key(messages, self.context)] = dict(info or {})
         return await self.policy.reply(messages, tools=tools, info=info)
 
 
@@ -248,6 +285,7 @@ async def generate_sft_data(
     concurrency: int = 8,
     records_path: str | Path | None = None,
     rows: str = "episode",
+    context: Context | None = None,
 ) -> SFTDataReport:
     """Play ``episodes`` teacher episodes (seeds ``seed .. seed+episodes-1``), filter, write JSONL.
 
@@ -262,10 +300,15 @@ async def generate_sft_data(
         concurrency: episodes in flight at once.
         records_path: also append every episode record (kept or not) to this JSONL file.
         rows: ``"episode"`` or ``"position"`` (see the module docstring).
+        context: what the teacher is shown and the position rows' prompts hold (``None``: the
+            teacher's own, :func:`adapters.context.context_of`); ``"last"`` needs position rows
+            and an env whose card declares ``state_in_observation``.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    check_row_shape(rows)
+    teacher = with_context(teacher, context)
+    context = check_context(context_of(teacher), env_id)
+    check_row_shape(rows, context)
     episode_filter = episode_filter or default_filter(env_id)
     kwargs = dict(env_kwargs or {})
     jobs = [EpisodeJob(env_id, seed + i, 0, kwargs) for i in range(episodes)]
@@ -279,8 +322,8 @@ async def generate_sft_data(
 
     recorder = InfoRecorder(teacher)
     records = await run_episodes(jobs, recorder, concurrency=concurrency, on_record=save)
-    kept, report = filter_episodes(records, episode_filter)
-    report.examples = examples_of(kept, rows, recorder.infos)
+    kept, report = filter_episodes(records, episode_filter, context)
+    report.examples = examples_of(kept, rows, recorder.infos, context)
     if output is not None:
         report.output = Path(output)
         write_jsonl(report.output, report.examples)
@@ -288,9 +331,12 @@ async def generate_sft_data(
 
 
 def filter_episodes(
-    records: Sequence[EpisodeRecord], episode_filter: EpisodeFilter
+    records: Sequence[EpisodeRecord],
+    episode_filter: EpisodeFilter,
+    context: Context = DEFAULT_CONTEXT,
 ) -> tuple[list[EpisodeRecord], SFTDataReport]:
-    """The kept records and a report of the selection (without rows or output yet)."""
+    """The kept records and a report of the selection (without rows or output yet); the
+    report's ``decisions`` are told apart in ``context``."""
     dropped: Counter[str] = Counter()
     kept_records: list[EpisodeRecord] = []
     for record in records:
@@ -306,7 +352,7 @@ def filter_episodes(
         outcomes=dict(Counter(r.outcome or "none" for r in records)),
         kept_outcomes=dict(Counter(r.outcome or "none" for r in kept_records)),
         output=None,
-        decisions=decision_keys(kept_records),
+        decisions=decision_keys(kept_records, context),
     )
     return kept_records, report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.context import DEFAULT_CONTEXT, Context
 from adapters.policies.base import ChatPolicy
 from llm_gym.envs.describe import describe
 
@@ -33,8 +34,10 @@ def make_teacher(
     seed: int = 0,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    context: Context = DEFAULT_CONTEXT,
 ) -> ChatPolicy:
-    """A teacher from a model spec, as ``llm-gym eval --model`` reads it.
+    """A teacher from a model spec, as ``llm-gym eval --model`` reads it, shown ``context``
+    (:mod:`adapters.context`).
 
     ``None`` (or a bare ``scripted:``) is the env's declared teacher (:func:`default_teacher`,
     e.g. tic-tac-toe's ``scripted:optimal``, a perfect player that writes short reasoning); a
@@ -47,6 +50,8 @@ def make_teacher(
     if spec is None or (base_url is None and spec == SCRIPTED_PREFIX):
         spec = default_teacher(env_id)
     sampling = SamplingArgs(temperature=temperature, max_tokens=max_tokens)
-    policy_spec = PolicySpec(model=spec, base_url=base_url, sampling=sampling, seed=seed)
+    policy_spec = PolicySpec(
+        model=spec, base_url=base_url, sampling=sampling, seed=seed, context=context
+    )
     scripted_kwargs = {"seed": seed} if policy_spec.kind == "scripted" else None
     return make_policy(policy_spec, env_id=env_id, scripted_kwargs=scripted_kwargs)
