@@ -13,19 +13,23 @@ from adapters.cli import app
 from adapters.cli.options import (
     BaseUrlOption,
     ConcurrencyOption,
+    ContextOption,
     MaxTokensOption,
     SeedOption,
     StudentOption,
     TeacherOption,
     TemperatureOption,
+    checked_context,
     teacher_spec,
 )
+from adapters.context import DEFAULT_CONTEXT, Context
 
 console = Console()
 
 
 @app.command("dagger")
 def dagger_command(
+    ctx: typer.Context,
     env_id: str = typer.Argument(..., help="LLMTicTacToe-v0."),
     output: Path = typer.Option(..., "--output", "-o", help="The rows JSONL file to write."),
     student: StudentOption = ...,
@@ -50,6 +54,7 @@ def dagger_command(
     max_tokens: MaxTokensOption = None,
     concurrency: ConcurrencyOption = 8,
     seed: SeedOption = 0,
+    context: ContextOption = DEFAULT_CONTEXT,
 ) -> None:
     """Play a student, and write the teacher's reply at every wrong decision (DAgger rows).
 
@@ -59,6 +64,10 @@ def dagger_command(
 
     --base-url, --temperature and --max-tokens are the student's; it plays greedily unless
     --episodes samples games (--seed is the first game's seed).
+
+    --context is what the student and the teacher are shown and what each row's prompt holds
+    (last: the system prompt and the latest board only); a recorded:RUN_DIR student takes the
+    context it was recorded with.
 
     Example: llm-gym dagger LLMTicTacToe-v0 --student runs/sft/model -o runs/dagger/rows.jsonl
     """
@@ -76,16 +85,21 @@ def dagger_command(
     settings = opponent_settings(
         env_id, opponent, _json_option(env_kwargs, "--env-kwargs"), walk=True
     )
-    student_policy = make_teacher(
-        env_id,
-        student,
-        base_url=base_url,
-        seed=seed,
-        temperature=0.0 if episodes is None else temperature,
-        max_tokens=max_tokens,
-    )
+    context = checked_context(env_id, student_context(ctx, student, base_url, context))
+    try:
+        student_policy = make_teacher(
+            env_id,
+            student,
+            base_url=base_url,
+            seed=seed,
+            temperature=0.0 if episodes is None else temperature,
+            max_tokens=max_tokens,
+            context=context,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--student") from error
     teacher = teacher_spec(env_id, teacher)
-    teacher_policy = make_teacher(env_id, teacher, seed=seed, temperature=0.0)
+    teacher_policy = make_teacher(env_id, teacher, seed=seed, temperature=0.0, context=context)
 
     async def run():
         try:
@@ -98,6 +112,7 @@ def dagger_command(
                 seed=seed,
                 concurrency=concurrency,
                 env_id=env_id,
+                context=context,
             )
         finally:
             await close_policy(student_policy)
@@ -113,6 +128,7 @@ def dagger_command(
     table.add_column("value", justify="right")
     mode = "exact walk" if episodes is None else f"{episodes} sampled games per opponent"
     table.add_row("student play", mode)
+    table.add_row("context", context)
     table.add_row("student calls", str(report.student_calls))
     table.add_row("distinct decisions seen", str(report.decisions))
     table.add_row("relabelled", str(report.relabelled))
@@ -123,3 +139,30 @@ def dagger_command(
     table.add_row("wall time", f"{time.perf_counter() - started:.1f} s")
     console.print(table)
     console.print(f"wrote {report.relabelled} rows to {output}")
+
+
+def student_context(
+    ctx: typer.Context, student: str, base_url: str | None, context: Context
+) -> Context:
+    """``--context``, or the context a ``recorded:RUN_DIR`` student was recorded with when the
+    option was left out.
+
+    Raises:
+        typer.BadParameter: ``--context`` differs from the recorded run's.
+    """
+    from adapters.policies.factory import RECORDED_PREFIX
+    from adapters.policies.recorded import recorded_context
+
+    if base_url is not None or not student.startswith(RECORDED_PREFIX):
+        return context
+    recorded = recorded_context(student[len(RECORDED_PREFIX) :])
+    source = ctx.get_parameter_source("context")  # typer's own click: compare by name
+    if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+        return recorded
+    if context != recorded:
+        raise typer.BadParameter(
+            f"{student} was recorded with --context {recorded}; its replies cannot stand for "
+            f"the student's under --context {context} (leave the option out, or record again)",
+            param_hint="--context",
+        )
+    return context

@@ -18,7 +18,8 @@ from adapters.cli import app
 def list_envs(
     all_envs: bool = typer.Option(False, "--all", help="Also list non-llm_gym registered envs."),
 ) -> None:
-    """List registered text environments: arguments and defaults, settings, scripted players."""
+    """List registered text environments: arguments and defaults, settings, contexts, scripted
+    players."""
     from llm_gym.policies import scripted_policy_names
 
     table = Table(title="Registered environments", show_lines=True)
@@ -26,6 +27,7 @@ def list_envs(
     table.add_column("description")
     table.add_column("arguments (defaults)")
     table.add_column("settings (--setting)")
+    table.add_column("--context")
     table.add_column("scripted players")
     ids = sorted(gym.registry) if all_envs else sorted(llm_gym.ENV_SPECS)
     for env_id in ids:
@@ -36,6 +38,7 @@ def list_envs(
             describe_env(spec),
             describe_arguments(spec),
             declared_settings(env_id),
+            allowed_contexts(env_id),
             players or "-",
         )
     Console().print(table)
@@ -61,6 +64,18 @@ def declared_settings(env_id: str) -> str:
         return ", ".join(llm_gym.describe(env_id).card.settings) or "-"
     except (ImportError, AttributeError, gym.error.Error):
         return "-"
+
+
+def allowed_contexts(env_id: str) -> str:
+    """The contexts a model may be shown (``last`` only where the card declares
+    ``state_in_observation``)."""
+    from adapters.context import CONTEXTS, DEFAULT_CONTEXT
+
+    try:
+        whole_state = llm_gym.describe(env_id).card.state_in_observation
+    except (ImportError, AttributeError, gym.error.Error):
+        whole_state = False
+    return ", ".join(CONTEXTS) if whole_state else DEFAULT_CONTEXT
 
 
 def describe_arguments(spec: gym.envs.registration.EnvSpec) -> str:

@@ -26,6 +26,7 @@ from adapters.cli.options import (
     ApiKeyVarOption,
     BaseUrlOption,
     ConcurrencyOption,
+    ContextOption,
     ExtraBodyOption,
     MaxRetriesOption,
     MaxTokensOption,
@@ -34,8 +35,10 @@ from adapters.cli.options import (
     TemperatureOption,
     TimeoutOption,
     TopPOption,
+    checked_context,
     policy_spec,
 )
+from adapters.context import DEFAULT_CONTEXT
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 
@@ -79,6 +82,7 @@ def eval_command(
     native_tools: NativeToolsOption = True,
     timeout: TimeoutOption = REQUEST_TIMEOUT_S,
     max_retries: MaxRetriesOption = MAX_RETRIES,
+    context: ContextOption = DEFAULT_CONTEXT,
     seed_offset: int = typer.Option(
         0, "--seed-offset", min=0, help="Example i uses seed offset + i."
     ),
@@ -109,6 +113,8 @@ def eval_command(
       llm-gym eval LLMToolUse-v0 -b http://127.0.0.1:8080/v1 -m qwen -r 4 -o runs/tool
 
       llm-gym eval LLMTicTacToe-v0 --exact --opponent random --opponent optimal -m runs/sft/model
+
+      llm-gym eval LLMTicTacToe-v0 --exact --context last -m runs/sft-last/model
     """
     from adapters.evaluation import (
         EvalConfig,
@@ -140,6 +146,7 @@ def eval_command(
         success_outcomes = tuple(success) or declared_success_outcomes(env_id)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
+    context = checked_context(env_id, context)
     spec = policy_spec(
         model,
         base_url=base_url,
@@ -153,6 +160,7 @@ def eval_command(
         max_retries=max_retries,
         native_tools=native_tools,
         seed=seed_offset,
+        context=context,
     )
     try:
         config = EvalConfig(

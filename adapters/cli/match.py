@@ -14,15 +14,18 @@ from adapters.cli import app
 from adapters.cli.options import (
     ApiKeyVarOption,
     ConcurrencyOption,
+    ContextOption,
     MaxRetriesOption,
     MaxTokensOption,
     SeedOption,
     TemperatureOption,
     TimeoutOption,
     TopPOption,
+    checked_context,
     model_specs,
     policy_spec,
 )
+from adapters.context import DEFAULT_CONTEXT
 from adapters.policies.base import ChatPolicy
 from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 
@@ -41,14 +44,19 @@ def resolve_player(spec: PolicySpec, *, env_id: str) -> ChatPolicy:
 
     Scripted players are reseeded from each game's seed (:class:`~adapters.match.ScriptedPlayer`)
     so that two of them do not replay one game; every other model is built by
-    :func:`adapters.policies.factory.make_policy`, as in ``llm-gym eval``.
+    :func:`adapters.policies.factory.make_policy`, as in ``llm-gym eval``. Both are shown
+    ``spec.context``.
     """
+    from adapters.context import with_context
     from adapters.match import ScriptedPlayer
     from adapters.policies.factory import SCRIPTED_PREFIX, make_policy
 
     if spec.kind == "scripted":
         try:
-            return ScriptedPlayer(spec.model[len(SCRIPTED_PREFIX) :], seed=spec.seed, env_id=env_id)
+            player = ScriptedPlayer(
+                spec.model[len(SCRIPTED_PREFIX) :], seed=spec.seed, env_id=env_id
+            )
+            return with_context(player, spec.context)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
     try:
@@ -78,6 +86,7 @@ def match(
     max_tokens: MaxTokensOption = None,
     timeout: TimeoutOption = REQUEST_TIMEOUT_S,
     max_retries: MaxRetriesOption = MAX_RETRIES,
+    context: ContextOption = DEFAULT_CONTEXT,
     require_think: bool = typer.Option(
         False, "--require-think", help="Replies must reason in <think> before the move."
     ),
@@ -106,6 +115,7 @@ def match(
         env_id, _ = two_player_game(env_id)
     except (ValueError, *gym_errors()) as error:
         raise typer.BadParameter(str(error)) from error
+    context = checked_context(env_id, context)
     options = {
         "api_key_var": api_key_var,
         "temperature": temperature,
@@ -114,6 +124,7 @@ def match(
         "concurrency": concurrency,
         "timeout": timeout,
         "max_retries": max_retries,
+        "context": context,
     }
     spec_a = policy_spec(player_a, base_url=base_url_a, seed=seed, **options)
     policy_a = resolve_player(spec_a, env_id=env_id)

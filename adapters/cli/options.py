@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
+from adapters.context import DEFAULT_CONTEXT, Context
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.defaults import (
     DEFAULT_API_KEY_VAR,
@@ -157,6 +158,16 @@ SeedOption = Annotated[
     int,
     typer.Option("--seed", help="Episode (game) e is reset with seed + e; also seeds sampling."),
 ]
+ContextOption = Annotated[
+    Context,
+    typer.Option(
+        "--context",
+        help="What the model is shown each turn: full (the whole conversation) or last (the "
+        "system prompt and the env's latest message: shorter prompts, for envs whose card sets "
+        "state_in_observation, e.g. LLMTicTacToe-v0). Train and evaluate a model with the same "
+        "context.",
+    ),
+]
 
 
 def policy_spec(
@@ -173,6 +184,7 @@ def policy_spec(
     max_retries: int = MAX_RETRIES,
     native_tools: bool = True,
     seed: int = 0,
+    context: Context = DEFAULT_CONTEXT,
 ) -> PolicySpec:
     """The :class:`~adapters.policies.factory.PolicySpec` of the model options.
 
@@ -200,7 +212,24 @@ def policy_spec(
         native_tools=native_tools,
         local_batch_size=max(1, concurrency),
         seed=seed,
+        context=context,
     )
+
+
+def checked_context(env_id: str, context: Context) -> Context:
+    """``context`` if ``env_id``'s card allows it (:func:`adapters.context.check_context`).
+
+    Raises:
+        typer.BadParameter: ``"last"`` for an env whose observations do not hold the whole
+            state, or an env that cannot be described.
+    """
+    from adapters.cli.eval import gym_errors
+    from adapters.context import check_context
+
+    try:
+        return check_context(context, env_id)
+    except (ValueError, *gym_errors()) as error:
+        raise typer.BadParameter(str(error), param_hint="--context") from error
 
 
 def _json_object(text: str | None) -> dict:

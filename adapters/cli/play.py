@@ -21,6 +21,7 @@ from adapters.cli import app
 from adapters.cli.options import (
     ApiKeyVarOption,
     BaseUrlOption,
+    ContextOption,
     MaxRetriesOption,
     MaxTokensOption,
     ModelOption,
@@ -28,8 +29,10 @@ from adapters.cli.options import (
     TemperatureOption,
     TimeoutOption,
     TopPOption,
+    checked_context,
     policy_spec,
 )
+from adapters.context import DEFAULT_CONTEXT
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.base import ChatPolicy, PolicyReply
 from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
@@ -108,13 +111,16 @@ class ShownPolicy:
 
 
 def make_opponent(spec: PolicySpec, *, env_id: str) -> ChatPolicy:
-    """``scripted:NAME``, an endpoint model (``base_url``) or a local model (default embedded)."""
+    """``scripted:NAME``, an endpoint model (``base_url``) or a local model (default embedded),
+    shown ``spec.context``."""
+    from adapters.context import with_context
     from adapters.policies.factory import SCRIPTED_PREFIX, make_policy
 
     if spec.kind == "scripted":
         from adapters.match import ScriptedPlayer
 
-        return ScriptedPlayer(spec.model[len(SCRIPTED_PREFIX) :], seed=spec.seed, env_id=env_id)
+        player = ScriptedPlayer(spec.model[len(SCRIPTED_PREFIX) :], seed=spec.seed, env_id=env_id)
+        return with_context(player, spec.context)
     return make_policy(spec, env_id=env_id)
 
 
@@ -136,6 +142,7 @@ def play(
     max_tokens: MaxTokensOption = 64,
     timeout: TimeoutOption = REQUEST_TIMEOUT_S,
     max_retries: MaxRetriesOption = MAX_RETRIES,
+    context: ContextOption = DEFAULT_CONTEXT,
     require_think: bool = typer.Option(False, "--require-think"),
 ) -> None:
     """Play an env's two-player view (tic-tac-toe) against a model, an endpoint or a solver."""
@@ -150,6 +157,7 @@ def play(
     mark = (play_as or next(iter(sides))).upper()
     if mark not in sides:
         raise typer.BadParameter(f"--as must be one of {', '.join(sides)}, got {play_as!r}")
+    context = checked_context(env_id, context)
     console = Console()
     try:
         spec = policy_spec(
@@ -163,6 +171,7 @@ def play(
             timeout=timeout,
             max_retries=max_retries,
             seed=seed,
+            context=context,
         )
         opponent = make_opponent(spec, env_id=env_id)
     except (ValueError, ImportError) as error:

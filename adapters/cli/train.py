@@ -18,6 +18,7 @@ from adapters.cli.options import (
     BaseModelOption,
     BaseUrlOption,
     ConcurrencyOption,
+    ContextOption,
     LoraAlphaOption,
     LoraDropoutOption,
     LoraOption,
@@ -27,9 +28,11 @@ from adapters.cli.options import (
     SeedOption,
     TeacherOption,
     TemperatureOption,
+    checked_context,
     lora_options,
     teacher_spec,
 )
+from adapters.context import DEFAULT_CONTEXT
 from adapters.training.lora_options import LoraOptions
 from adapters.training.sft import SFTRunConfig
 
@@ -108,7 +111,8 @@ def sft_data(
         "episode",
         "--rows",
         help="episode: one chat per game ({'messages'}); position: one prompt-completion row "
-        "per teacher reply, the real history as prompt (TRL's conversational format).",
+        "per teacher reply, the real history (what --context shows of it) as prompt (TRL's "
+        "conversational format).",
     ),
     cover: bool = typer.Option(
         False,
@@ -124,8 +128,13 @@ def sft_data(
         "scripted teacher); repeat. Default: the card's default settings (tic-tac-toe: random "
         "and optimal).",
     ),
+    context: ContextOption = DEFAULT_CONTEXT,
 ) -> None:
-    """Play ENV_ID with a teacher, keep the good episodes, write chat JSONL for SFT."""
+    """Play ENV_ID with a teacher, keep the good episodes, write chat JSONL for SFT.
+
+    With --context last the teacher sees, and each position row's prompt holds, only the system
+    prompt and the env's latest message (--rows position only).
+    """
     from adapters.training.sft_data import (
         ROW_SHAPES,
         EpisodeFilter,
@@ -135,6 +144,12 @@ def sft_data(
 
     if rows not in ROW_SHAPES:
         raise typer.BadParameter(f"--rows must be one of {', '.join(ROW_SHAPES)}, got {rows!r}")
+    if rows == "episode" and context != DEFAULT_CONTEXT:
+        raise typer.BadParameter(
+            f"--rows episode trains on whole conversations and cannot show --context {context}: "
+            "use --rows position",
+            param_hint="--context",
+        )
     if cover:
         if temperature is not None and temperature > 0:
             raise typer.BadParameter(
@@ -144,6 +159,7 @@ def sft_data(
         temperature = 0.0
     kwargs = _json_option(env_kwargs, "--env-kwargs")
     settings = opponent_settings(env_id, opponent, kwargs, walk=cover)
+    context = checked_context(env_id, context)
     teacher = teacher_spec(env_id, teacher)
     policy = teacher_policy(
         env_id,
@@ -152,6 +168,7 @@ def sft_data(
         seed=seed,
         temperature=temperature,
         max_tokens=max_tokens,
+        context=context,
     )
     default = default_filter(env_id)
     if outcomes is None:
@@ -178,6 +195,7 @@ def sft_data(
                 output=output,
                 rows=rows,
                 episode_filter=episode_filter,
+                context=context,
             )
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
@@ -194,6 +212,7 @@ def sft_data(
             concurrency=concurrency,
             records_path=records,
             rows=rows,
+            context=context,
         )
         coverage = sampled_coverage(env_id, policy, teacher, settings, report)
     table = Table(title=f"SFT data: {env_id}, teacher {getattr(policy, 'name', teacher)}")
@@ -242,6 +261,7 @@ def sampled_coverage(env_id: str, policy, teacher: str, settings: dict, report) 
     an env whose chance events can be walked."""
     if not settings or not teacher.startswith("scripted:"):
         return None
+    from adapters.context import context_of
     from adapters.exact import MemoPolicy, check_chance_support
 
     try:
@@ -252,7 +272,8 @@ def sampled_coverage(env_id: str, policy, teacher: str, settings: dict, report) 
     from adapters.training.sft_cover import coverage, teacher_trees
 
     trees = run_sync(teacher_trees(env_id, MemoPolicy(policy), settings))
-    return {label: coverage(tree, report.decisions) for label, tree in trees.items()}
+    context = context_of(policy)
+    return {label: coverage(tree, report.decisions, context) for label, tree in trees.items()}
 
 
 def coverage_table(coverage: dict) -> Table:
