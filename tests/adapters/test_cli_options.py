@@ -29,6 +29,7 @@ SHARED = {
         "timeout": "TimeoutOption",
         "max_retries": "MaxRetriesOption",
         "concurrency": "ConcurrencyOption",
+        "context": "ContextOption",
     },
     "match": {
         "api_key_var": "ApiKeyVarOption",
@@ -39,6 +40,7 @@ SHARED = {
         "max_retries": "MaxRetriesOption",
         "concurrency": "ConcurrencyOption",
         "seed": "SeedOption",
+        "context": "ContextOption",
     },
     "play": {
         "model": "ModelOption",
@@ -50,6 +52,7 @@ SHARED = {
         "timeout": "TimeoutOption",
         "max_retries": "MaxRetriesOption",
         "seed": "SeedOption",
+        "context": "ContextOption",
     },
     "dagger": {
         "student": "StudentOption",
@@ -59,6 +62,7 @@ SHARED = {
         "max_tokens": "MaxTokensOption",
         "concurrency": "ConcurrencyOption",
         "seed": "SeedOption",
+        "context": "ContextOption",
     },
     "sft-data": {
         "teacher": "TeacherOption",
@@ -67,6 +71,7 @@ SHARED = {
         "max_tokens": "MaxTokensOption",
         "concurrency": "ConcurrencyOption",
         "seed": "SeedOption",
+        "context": "ContextOption",
     },
     "train-sft": {"model": "BaseModelOption"},
     "train-grpo": {"model": "BaseModelOption"},
@@ -210,6 +215,17 @@ def test_own_model_options_keep_the_shared_flags(command_name, name):
     shared = reference(OWN_OPTIONS[command_name, name][0])
     assert (param.opts, param.secondary_opts) == (shared.opts, shared.secondary_opts)
     assert param.help != shared.help
+
+
+def test_context_is_offered_where_a_model_plays_and_not_by_grpo():
+    """Text-mode GRPO trains a whole episode as one completion: it keeps the full context."""
+    offering = {
+        name
+        for name, command in commands().items()
+        if any("--context" in param.opts for param in command.params)
+    }
+    assert offering == {"eval", "match", "play", "dagger", "sft-data"}
+    assert params(commands()["eval"])["context"].default == PolicySpec().context == "full"
 
 
 def test_old_spellings_still_parse():
