@@ -117,6 +117,12 @@ def fastest_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
     return OptimalMovePolicy(strategy="fastest", **kwargs)
 
 
+def lines_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
+    """The optimal player whose reasoning writes the eight lines out before the facts."""
+    kwargs.setdefault("style", "lines")
+    return OptimalMovePolicy(**kwargs)
+
+
 def explain_move(board: str, cell: int) -> str:
     """One or two sentences of reasoning behind ``cell``, from the solver's view of ``board``."""
     me = ttt.to_move(board)

@@ -8,6 +8,7 @@ import pytest
 
 from llm_gym.envs.tictactoe import TicTacToeEnv
 from llm_gym.games import tictactoe as ttt
+from llm_gym.games.tictactoe_reasoning import check_reasoning
 from llm_gym.parsing import is_well_formatted, parse_answer, single_tag_body
 from llm_gym.policies import (
     OptimalMovePolicy,
@@ -115,12 +116,22 @@ def test_optimal_reasoning_names_the_chosen_cell(style: str, names_cell: str) ->
 
 
 def test_registry_lists_and_builds_policies() -> None:
-    names = ["optimal", "optimal-fastest", "random"]
+    names = ["optimal", "optimal-fastest", "optimal-lines", "random"]
     assert scripted_policy_names("LLMTicTacToe-v0") == names
     assert scripted_policy_names("llm_gym:LLMTicTacToe-v0") == names
     policy = make_scripted_policy("LLMTicTacToe-v0", "optimal", seed=2, think=False)
     assert isinstance(policy, OptimalMovePolicy) and policy.seed == 2 and not policy.think
     assert isinstance(make_scripted_policy("LLMTicTacToe-v0", "random"), RandomMovePolicy)
+
+
+def test_lines_teacher_plays_the_optimal_moves_and_writes_every_line() -> None:
+    strongest = OptimalMovePolicy(seed=5)
+    lines = make_scripted_policy("LLMTicTacToe-v0", "optimal-lines", seed=5)
+    board = "X...O...."
+    reply = lines("", {"board": board})
+    assert _cell(reply) == _cell(strongest("", {"board": board}))
+    assert "Lines 012: X 1 2; 345: 3 O 5; 678: 6 7 8; 036: X 3 6;" in reply
+    assert check_reasoning(reply, board) == []
 
 
 def test_policy_arguments_are_checked() -> None:
@@ -131,7 +142,7 @@ def test_policy_arguments_are_checked() -> None:
 
 
 def test_registry_errors_name_the_registered_policies() -> None:
-    names = "optimal, optimal-fastest, random"
+    names = "optimal, optimal-fastest, optimal-lines, random"
     with pytest.raises(ValueError, match=rf"no scripted policy 'perfect'.*{names}"):
         make_scripted_policy("LLMTicTacToe-v0", "perfect")
     with pytest.raises(ValueError, match="registered: none"):
