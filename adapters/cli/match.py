@@ -170,5 +170,6 @@ def match(
         + (f", {h2h['truncated']} hit the turn cap" if h2h["truncated"] else "")
     )
     if output is not None:
-        (output / "summary.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        summary = {**result.as_dict(), "context": context}
+        (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         console.print(f"Records and summary written to {output}")

@@ -256,6 +256,7 @@ def test_match_under_last_records_whole_games(tmp_path):
     records = list(read_records(out / RESULTS_FILE))
     assert len(records) == 4
     assert all(len(r.messages) == 1 + 2 * len(r.turns) for r in records)
+    assert json.loads((out / "summary.json").read_text())["context"] == "last"
 
 
 # --- recorded runs ---------------------------------------------------------------------------

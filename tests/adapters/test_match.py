@@ -170,7 +170,7 @@ def test_match_command(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "A won" in result.output and "lost 0" in result.output
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["games"] == 40
+    assert summary["games"] == 40 and summary["context"] == "full"
     assert summary["head_to_head_for_A"]["losses"] == 0
     assert set(summary["summaries"]["A"]) == {"all", "X", "O"}
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
