@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app
+from adapters.cli.play import make_opponent
 from adapters.context import (
     CONTEXTS,
     ContextPolicy,
@@ -179,6 +180,15 @@ def test_with_context_wraps_once_and_refuses_to_change_a_view():
         with_context(wrapped, "full")
     built = make_policy(PolicySpec(model="scripted:optimal", context="last"), env_id=ENV_ID)
     assert context_of(built) == "last" and built.name == "scripted:optimal"
+
+
+def test_the_play_command_shows_its_opponent_the_chosen_context():
+    scripted = make_opponent(PolicySpec(model="scripted:optimal", context="last"), env_id=ENV_ID)
+    default = make_opponent(PolicySpec(model="scripted:optimal"), env_id=ENV_ID)
+    assert context_of(scripted) == "last" and context_of(default) == "full"
+    command = ["play", ENV_ID, "--context", "sideways"]
+    result = runner.invoke(app, command, input="q\n", env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "full" in result.output and "last" in result.output
 
 
 # --- evaluation ------------------------------------------------------------------------------
