@@ -123,6 +123,12 @@ def lines_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
     return OptimalMovePolicy(**kwargs)
 
 
+def move_only_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
+    """The optimal player that replies with the move alone, no ``<think>`` text."""
+    kwargs.setdefault("think", False)
+    return OptimalMovePolicy(**kwargs)
+
+
 def explain_move(board: str, cell: int) -> str:
     """One or two sentences of reasoning behind ``cell``, from the solver's view of ``board``."""
     me = ttt.to_move(board)

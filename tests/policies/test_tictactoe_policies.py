@@ -116,7 +116,7 @@ def test_optimal_reasoning_names_the_chosen_cell(style: str, names_cell: str) ->
 
 
 def test_registry_lists_and_builds_policies() -> None:
-    names = ["optimal", "optimal-fastest", "optimal-lines", "random"]
+    names = ["optimal", "optimal-fastest", "optimal-lines", "optimal-move-only", "random"]
     assert scripted_policy_names("LLMTicTacToe-v0") == names
     assert scripted_policy_names("llm_gym:LLMTicTacToe-v0") == names
     policy = make_scripted_policy("LLMTicTacToe-v0", "optimal", seed=2, think=False)
@@ -134,6 +134,14 @@ def test_lines_teacher_plays_the_optimal_moves_and_writes_every_line() -> None:
     assert check_reasoning(reply, board) == []
 
 
+def test_move_only_teacher_replies_with_the_strongest_move_alone() -> None:
+    strongest = OptimalMovePolicy(seed=5)
+    move_only = make_scripted_policy("LLMTicTacToe-v0", "optimal-move-only", seed=5)
+    for board in ("X...O....", "XX..O....", "XO..X...O"):
+        best = _cell(strongest("", {"board": board}))
+        assert move_only("", {"board": board}) == f"<move>{best}</move>"
+
+
 def test_policy_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="strategy must be 'strongest' or 'fastest'"):
         OptimalMovePolicy(strategy="quickest")  # type: ignore[arg-type]
@@ -142,7 +150,7 @@ def test_policy_arguments_are_checked() -> None:
 
 
 def test_registry_errors_name_the_registered_policies() -> None:
-    names = "optimal, optimal-fastest, optimal-lines, random"
+    names = "optimal, optimal-fastest, optimal-lines, optimal-move-only, random"
     with pytest.raises(ValueError, match=rf"no scripted policy 'perfect'.*{names}"):
         make_scripted_policy("LLMTicTacToe-v0", "perfect")
     with pytest.raises(ValueError, match="registered: none"):
