@@ -14,6 +14,8 @@ player, or ``--data`` files) in the same order for ``--steps`` optimizer steps t
 
     python benchmarks/sft_speed.py                       # all settings, 24 steps each
     python benchmarks/sft_speed.py --steps 8 --settings full-fp32,full-bf16,lora-bf16
+    python benchmarks/sft_speed.py --data runs/m1/positions.jsonl --batch-size 8 \
+        --settings full-fp32,lora-bf16,lora-bf16-padfree,lora-bf16-top10
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ SETTINGS: dict[str, dict] = {
     "lora-fp32": dict(bf16=False, lora=LORA),
     "lora-bf16": dict(bf16=True, lora=LORA),
     "lora-bf16-padfree": dict(bf16=True, lora=LORA, padding_free=True),
+    "lora-bf16-top10": dict(bf16=True, lora=replace(LORA, top_layers=10)),
 }
 """Setting name -> :class:`SFTRunConfig` fields (LoRA: rank 16 over every projection)."""
 
@@ -135,6 +138,7 @@ def main() -> None:
             batch_size=args.batch_size,
             gradient_accumulation_steps=1,
             max_length=args.max_length,
+            padding_free=False,
             logging_steps=1,
         )
         results = []

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 import typer
 
 from adapters.context import DEFAULT_CONTEXT, Context
-from adapters.models import EMBEDDED_MODEL
+from adapters.models import EMBEDDED_MODEL, shipped_model_names
 from adapters.policies.defaults import (
     DEFAULT_API_KEY_VAR,
     LOCAL_MAX_NEW_TOKENS,
@@ -35,9 +35,11 @@ if TYPE_CHECKING:
 
 def model_specs(base_url_flag: str = "--base-url") -> str:
     """The model specs every model-taking option accepts (see :mod:`adapters.policies.factory`)."""
+    shipped = "".join(f"'{name}' (shipped, trained), " for name in shipped_model_names())
     return (
-        f"'{EMBEDDED_MODEL}' (embedded), a local checkpoint folder or Hugging Face id, "
-        f"'scripted:NAME' (e.g. scripted:optimal), or the model name served at {base_url_flag}"
+        f"'{EMBEDDED_MODEL}' (embedded), {shipped}a local checkpoint or LoRA adapter folder or "
+        f"Hugging Face id, 'scripted:NAME' (e.g. scripted:optimal), or the model name served at "
+        f"{base_url_flag}"
     )
 
 
@@ -145,6 +147,15 @@ LoraAlphaOption = Annotated[
 ]
 LoraDropoutOption = Annotated[
     float, typer.Option("--lora-dropout", min=0.0, max=1.0, help="Dropout on the LoRA input.")
+]
+LoraTopLayersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--lora-top-layers",
+        min=1,
+        help="Adapters in the last N transformer layers only (default: every layer); the "
+        "backward pass stops below them, so a step is faster (about 1.7x on CPU with 10 of 30).",
+    ),
 ]
 LoraTargetsOption = Annotated[
     str | None,
@@ -271,7 +282,12 @@ def with_help(alias: Any, help: str) -> Any:
 
 
 def lora_options(
-    use: bool, rank: int, alpha: int, dropout: float, targets: str | None
+    use: bool,
+    rank: int,
+    alpha: int,
+    dropout: float,
+    targets: str | None,
+    top_layers: int | None = None,
 ) -> LoraOptions | None:
     """The ``--lora*`` options as :class:`~adapters.training.lora_options.LoraOptions` (``None``
     without ``--lora``)."""
@@ -279,5 +295,9 @@ def lora_options(
         return None
     modules = tuple(t.strip() for t in (targets or "").split(",") if t.strip())
     return LoraOptions(
-        r=rank, alpha=alpha, dropout=dropout, target_modules=modules or DEFAULT_LORA_TARGETS
+        r=rank,
+        alpha=alpha,
+        dropout=dropout,
+        target_modules=modules or DEFAULT_LORA_TARGETS,
+        top_layers=top_layers,
     )

@@ -24,6 +24,7 @@ from adapters.cli.options import (
     LoraOption,
     LoraRankOption,
     LoraTargetsOption,
+    LoraTopLayersOption,
     MaxTokensOption,
     SeedOption,
     TeacherOption,
@@ -308,6 +309,7 @@ def train_sft_command(
     lora_alpha: LoraAlphaOption = LoraOptions.alpha,
     lora_dropout: LoraDropoutOption = LoraOptions.dropout,
     lora_targets: LoraTargetsOption = None,
+    lora_top_layers: LoraTopLayersOption = None,
     full_loss: bool = typer.Option(
         False, "--full-loss", help="Loss over every token, not only the replies/completions."
     ),
@@ -327,7 +329,9 @@ def train_sft_command(
         config = SFTRunConfig(
             data=data,
             output_dir=output_dir,
-            lora=lora_options(lora, lora_r, lora_alpha, lora_dropout, lora_targets),
+            lora=lora_options(
+                lora, lora_r, lora_alpha, lora_dropout, lora_targets, lora_top_layers
+            ),
             assistant_only_loss=not full_loss,
             resume_from_checkpoint=_checkpoint(resume_from_checkpoint),
             **settings,

@@ -504,7 +504,11 @@ def train_grpo(config: GRPORunConfig, callbacks: Sequence[Any] = ()) -> GRPOResu
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
-        peft_config=config.lora.peft_config() if config.lora is not None else None,
+        peft_config=(
+            config.lora.peft_config(model.config.num_hidden_layers)
+            if config.lora is not None
+            else None
+        ),
         callbacks=callbacks,
     )
     trainer.train()

@@ -17,20 +17,22 @@ from adapters.config_fields import CliOption, option, option_fields, trl_setting
 from adapters.training.grpo_settings import GRPORunConfig, GRPOSettings, ToolGRPORunConfig
 from adapters.training.sft import LoraOptions, SFTRunConfig
 
+LORA_PARAMS = ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets", "lora_top_layers")
+
 CONVERTED = {
     "train-grpo": {
         "env_id": ("env_id",),
         "output_dir": ("output_dir",),
         "env_kwargs": ("env_kwargs",),
         "strata": ("strata",),
-        "lora": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
+        "lora": LORA_PARAMS,
         "eval_settings": ("eval_setting",),
         "extra_args": ("grpo_args",),
     },
     "train-sft": {
         "data": ("data",),
         "output_dir": ("output_dir",),
-        "lora": ("lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
+        "lora": LORA_PARAMS,
         "assistant_only_loss": ("full_loss",),
         "resume_from_checkpoint": ("resume_from_checkpoint",),
     },
@@ -124,6 +126,8 @@ def test_lora_options_are_the_shared_ones_with_lora_options_defaults(command):
     assert params["lora_r"].opts == ["--lora-rank", "--lora-r"]
     assert params["lora_targets"].opts == ["--lora-targets"]
     assert params["lora_targets"].help == command_params("train-sft")["lora_targets"].help
+    assert params["lora_top_layers"].opts == ["--lora-top-layers"]
+    assert params["lora_top_layers"].default is lora.top_layers is None
 
 
 def test_lora_options_build_the_training_settings():
@@ -134,6 +138,28 @@ def test_lora_options_build_the_training_settings():
         r=8, alpha=16, dropout=0.0, target_modules=("q_proj", "v_proj")
     )
     assert lora_options(True, 8, 16, 0.0, None).target_modules == LoraOptions().target_modules
+    assert lora_options(True, 8, 16, 0.0, None, 10).top_layers == 10
+
+
+def test_lora_top_layers_picks_the_last_layers_of_the_model():
+    pytest.importorskip("peft")
+    options = LoraOptions(top_layers=3)
+    assert options.layers_to_transform(30) == [27, 28, 29]
+    assert options.peft_config(30).layers_to_transform == [27, 28, 29]
+    assert LoraOptions().peft_config(30).layers_to_transform is None
+    with pytest.raises(ValueError, match="top_layers=3 but the model has only 2 layers"):
+        options.peft_config(2)
+    with pytest.raises(ValueError, match="needs the model's number of layers"):
+        options.peft_config()
+    with pytest.raises(ValueError, match="top_layers must be at least 1"):
+        LoraOptions(top_layers=0)
+
+
+def test_sft_learning_rate_schedule_is_checked(tmp_path):
+    assert SFTRunConfig(data=["x"], output_dir=tmp_path).lr_scheduler == "cosine"
+    SFTRunConfig(data=["x"], output_dir=tmp_path, lr_scheduler="constant_with_warmup")
+    with pytest.raises(ValueError, match="lr_scheduler must be one of linear, cosine"):
+        SFTRunConfig(data=["x"], output_dir=tmp_path, lr_scheduler="exponential")
 
 
 @pytest.mark.parametrize("config_type", list(CONFIGS.values()))
