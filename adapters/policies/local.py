@@ -63,8 +63,9 @@ class LocalChatPolicy:
     """Generates replies with a local causal LM, batching concurrent requests.
 
     Args:
-        model: :data:`~adapters.models.EMBEDDED_MODEL` (default), a checkpoint folder or a
-            Hugging Face id in the local cache.
+        model: :data:`~adapters.models.EMBEDDED_MODEL` (default), a shipped trained model's
+            name, a checkpoint or LoRA adapter folder, or a Hugging Face id in the local cache
+            (see :func:`~adapters.models.resolve_model_path`).
         max_new_tokens: tokens per reply at most.
         temperature: 0 means greedy decoding.
         top_p: nucleus sampling mass.

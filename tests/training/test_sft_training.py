@@ -216,3 +216,80 @@ def test_train_sft_command_passes_every_option_through(tiny_model_dir, data_file
     assert set(adapter_config["target_modules"]) == {"q_proj", "v_proj"}
     saved = json.loads((output / "sft_result.json").read_text())
     assert saved["steps"] == 2
+
+
+def test_cpu_scoring_of_labelled_positions_only_keeps_the_loss_and_metrics(
+    tiny_model_dir, data_files, tmp_path, monkeypatch
+) -> None:
+    """The trainer's fused LM head on CPU scores only labelled positions, with the same loss,
+    entropy and token accuracy as scoring every position."""
+    import trl.trainer.utils as trl_utils
+
+    from adapters.training.sft import prepare_sft
+
+    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)
+    every_position = trl_utils._use_triton
+    _, positions = data_files
+    prepared = prepare_sft(config([positions], tmp_path / "m", tiny_model_dir))
+    assert trl_utils._use_triton(torch.device("cpu"))
+    model = prepared.trainer.model
+    dataset = prepared.trainer.train_dataset
+    batch = prepared.trainer.data_collator([dataset[i] for i in (0, 3, 7)])
+    outputs = {}
+    for compact, scorer in (("labelled", trl_utils._use_triton), ("every", every_position)):
+        monkeypatch.setattr(trl_utils, "_use_triton", scorer)
+        with torch.no_grad():
+            outputs[compact] = model(**batch, fused_lm_head=True)
+    assert not every_position(torch.device("cpu"))
+    labelled, every = outputs["labelled"], outputs["every"]
+    torch.testing.assert_close(labelled.loss, every.loss)
+    torch.testing.assert_close(labelled.entropy, every.entropy)
+    assert torch.equal(labelled.is_top1, every.is_top1)
+
+
+def test_lora_on_the_top_layers_only_adapts_those_layers(
+    tiny_model_dir, data_files, tmp_path
+) -> None:
+    from safetensors.torch import load_file
+
+    from adapters.training.sft import LoraOptions, train_sft
+
+    _, positions = data_files
+    output = tmp_path / "top"
+    train_sft(
+        config([positions], output, tiny_model_dir, lora=LoraOptions(r=4, alpha=8, top_layers=1))
+    )
+    keys = load_file(output / "adapter" / "adapter_model.safetensors")
+    assert keys and all(".layers.1." in key for key in keys)
+    saved = json.loads((output / "adapter" / "adapter_config.json").read_text())
+    assert saved["layers_to_transform"] == [1]
+
+
+def test_an_adapter_folder_loads_as_a_model_merged_once(
+    tiny_model_dir, data_files, tmp_path, monkeypatch
+) -> None:
+    """``-m ADAPTER_FOLDER`` (and a shipped model's name) loads the adapter merged into its base,
+    the same weights train-sft merged, converted once into the cache."""
+    import transformers
+
+    import adapters.models as models
+    from adapters.training.sft import LoraOptions, train_sft
+
+    monkeypatch.setattr(models, "cache_dir", lambda: tmp_path / "cache")
+    _, positions = data_files
+    output = tmp_path / "lora"
+    train_sft(config([positions], output, tiny_model_dir, lora=LoraOptions(r=4, alpha=8)))
+    adapter = output / "adapter"
+    assert models.is_adapter_folder(adapter) and not models.is_adapter_folder(output)
+    merged_path = Path(models.resolve_model_path(str(adapter)))
+    assert merged_path.parent == tmp_path / "cache" / "merged"
+    written = (merged_path / "config.json").stat().st_mtime_ns
+    assert models.merged_adapter_path(adapter) == merged_path
+    assert (merged_path / "config.json").stat().st_mtime_ns == written
+    ids = torch.tensor([[1, 5, 9, 200, 31, 7]])
+    with torch.no_grad():
+        expected = transformers.AutoModelForCausalLM.from_pretrained(output)(ids).logits
+        got = transformers.AutoModelForCausalLM.from_pretrained(merged_path)(ids).logits
+    torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)
+    with pytest.raises(FileNotFoundError, match="not a LoRA adapter folder"):
+        models.merged_adapter_path(output)
