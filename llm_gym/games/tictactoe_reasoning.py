@@ -14,6 +14,13 @@ the facts before it, and only then names the move and why. Two styles:
     I am X. Lines 012: X O 2; 345: 3 X 5; 678: 6 7 O; 036: X 3 6; 147: O X 7; 258: 2 5 O;
     048: X X O; 246: 2 X 6. X has 0 4. O has 1 8. ...
 
+- ``"scan"``: each line followed at once by the mark that would complete it there, a verdict
+  that depends only on the three marks just written; then the winning cells (a copy of those
+  verdicts) and the move, with no cell lists and no forks::
+
+    I am X. Scan 012: O O 2, O needs 2; 345: 3 4 5; 678: X 7 X, X needs 7; 036: O 3 X; ...
+    X can win at 7. O can win at 2. Move 7: win.
+
 A *fork cell* of a mark is a free cell that does not win at once but after which that mark would
 have two or more ways to complete a line on its next move. The move's kind is the first that
 applies of ``win`` (completes a line), ``block`` (takes the opponent's winning cell), ``fork``,
@@ -34,8 +41,8 @@ from typing import Literal
 
 from llm_gym.games import tictactoe as ttt
 
-ReasoningStyle = Literal["facts", "lines"]
-REASONING_STYLES: tuple[str, ...] = ("facts", "lines")
+ReasoningStyle = Literal["facts", "lines", "scan"]
+REASONING_STYLES: tuple[str, ...] = ("facts", "lines", "scan")
 MOVE_KINDS: tuple[str, ...] = ("win", "block", "fork", "block fork", "threat", "best")
 
 
@@ -146,6 +153,14 @@ def explain(board: str, cell: int, style: ReasoningStyle = "facts") -> str:
     facts = board_facts(board)
     me, them = facts.me, facts.them
     parts = [f"I am {me}."]
+    if style == "scan":
+        parts += [
+            "Scan " + "; ".join(_scan_text(board, line) for line in ttt.WIN_LINES) + ".",
+            f"{me} can win at {_cells_text(facts.wins[me])}.",
+            f"{them} can win at {_cells_text(facts.wins[them])}.",
+            f"Move {cell}: {move_kind(board, cell)}.",
+        ]
+        return " ".join(parts)
     if style == "lines":
         parts.append("Lines " + "; ".join(_line_text(board, line) for line in ttt.WIN_LINES) + ".")
     parts += [
@@ -166,6 +181,21 @@ def _line_text(board: str, line: tuple[int, int, int]) -> str:
     return f"{name}: {marks}"
 
 
+def _line_need(board: str, line: tuple[int, int, int]) -> tuple[str, int] | None:
+    """The mark that completes ``line`` at its one free cell, and that cell, if any."""
+    values = [board[i] for i in line]
+    for mark in ("X", "O"):
+        if values.count(mark) == 2 and values.count(ttt.EMPTY) == 1:
+            return mark, line[values.index(ttt.EMPTY)]
+    return None
+
+
+def _scan_text(board: str, line: tuple[int, int, int]) -> str:
+    need = _line_need(board, line)
+    verdict = f", {need[0]} needs {need[1]}" if need else ""
+    return _line_text(board, line) + verdict
+
+
 def _cells_text(cells: tuple[int, ...], empty: str = "none") -> str:
     return " ".join(str(c) for c in cells) if cells else empty
 
@@ -174,6 +204,8 @@ _CELLS = r"((?:[0-8](?: [0-8])*)|none|nothing)"
 _HAS = re.compile(rf"\b([XO]) has {_CELLS}")
 _CAN = re.compile(rf"\b([XO]) can (win|fork) at {_CELLS}")
 _LINE = re.compile(r"\b([0-8])([0-8])([0-8]): ([XO0-8]) ([XO0-8]) ([XO0-8])")
+_SCAN = re.compile(r"\bScan ([^.]*)")
+_SCAN_ITEM = re.compile(r"^([0-8]{3}): [XO0-8] [XO0-8] [XO0-8](?:, ([XO]) needs ([0-8]))?$")
 _IAM = re.compile(r"\bI am ([XO])\b")
 _MOVE = re.compile(r"\bMove ([0-8]): (block fork|win|block|fork|threat|best)\b")
 _MOVE_TAG = re.compile(r"<move>\s*([0-8])\s*</move>")
@@ -203,6 +235,8 @@ def check_reasoning(reply: str, board: str) -> list[str]:
         true = _line_text(board, line).split(": ")[1]  # type: ignore[arg-type]
         if stated != true:
             problems.append(f"says line {match[1]}{match[2]}{match[3]} is {stated}; it is {true}")
+    for scan in _SCAN.finditer(reply):
+        problems += _scan_problems(scan[1], board)
     for match in _HAS.finditer(reply):
         if set(_parse_cells(match[2])) != set(facts.cells[match[1]]):
             true = _cells_text(facts.cells[match[1]], "nothing")
@@ -224,6 +258,26 @@ def check_reasoning(reply: str, board: str) -> list[str]:
     tags = _MOVE_TAG.findall(reply)
     if stated_moves and tags and stated_moves[-1][0] != tags[-1]:
         problems.append(f"reasons for move {stated_moves[-1][0]} but plays {tags[-1]}")
+    return problems
+
+
+def _scan_problems(scan: str, board: str) -> list[str]:
+    """False verdicts of a ``Scan`` list (its marks are checked with every other line)."""
+    problems = []
+    for item in scan.split("; "):
+        match = _SCAN_ITEM.match(item.strip())
+        if match is None:
+            problems.append(f"scan item {item.strip()!r} is not 'LINE: a b c[, M needs N]'")
+            continue
+        line = tuple(int(c) for c in match[1])
+        if line not in ttt.WIN_LINES:
+            continue
+        stated = (match[2], int(match[3])) if match[2] else None
+        true = _line_need(board, line)  # type: ignore[arg-type]
+        if stated != true:
+            said = f"{stated[0]} needs {stated[1]}" if stated else "no one needs a cell"
+            truth = f"{true[0]} needs {true[1]}" if true else "no one needs a cell"
+            problems.append(f"says in line {match[1]} {said}; {truth}")
     return problems
 
 

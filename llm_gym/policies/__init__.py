@@ -15,6 +15,7 @@ from llm_gym.policies.tictactoe import (
     fastest_optimal_policy,
     lines_optimal_policy,
     move_only_optimal_policy,
+    scan_optimal_policy,
 )
 from llm_gym.policies.tool_use import ToolUseCareless, ToolUseOracle
 
@@ -23,6 +24,7 @@ register_scripted_policy("LLMTicTacToe-v0", "optimal", OptimalMovePolicy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal-fastest", fastest_optimal_policy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal-lines", lines_optimal_policy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal-move-only", move_only_optimal_policy)
+register_scripted_policy("LLMTicTacToe-v0", "optimal-scan", scan_optimal_policy)
 register_scripted_policy("LLMReverseText-v0", "oracle", ReverseTextOracle)
 register_scripted_policy("LLMReverseText-v0", "careless", ReverseTextCareless)
 register_scripted_policy("LLMDoubleCheckMath-v0", "oracle", DoubleCheckMathOracle)

@@ -14,7 +14,7 @@ from llm_gym.games.tictactoe_reasoning import (
 )
 from llm_gym.seeding import derive_uniforms
 
-TeacherStyle = Literal["facts", "lines", "summary"]
+TeacherStyle = Literal["facts", "lines", "scan", "summary"]
 TEACHER_STYLES: tuple[str, ...] = (*REASONING_STYLES, "summary")
 Strategy = Literal["strongest", "fastest"]
 
@@ -55,8 +55,10 @@ class OptimalMovePolicy:
             quickest win (88.1% against a random opponent), the behaviour of earlier versions.
         style: the reasoning's form: ``"facts"`` (the board's marks, winning and fork cells of
             both sides, then the move and its kind), ``"lines"`` (the eight lines written out
-            first, then the same facts) or ``"summary"`` (one sentence naming the move's kind,
-            no evidence; earlier versions' text). See :mod:`llm_gym.games.tictactoe_reasoning`.
+            first, then the same facts), ``"scan"`` (each line with the mark that would complete
+            it, then the winning cells and the move) or ``"summary"`` (one sentence naming the
+            move's kind, no evidence; earlier versions' text). See
+            :mod:`llm_gym.games.tictactoe_reasoning`.
     """
 
     def __init__(
@@ -120,6 +122,12 @@ def fastest_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
 def lines_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
     """The optimal player whose reasoning writes the eight lines out before the facts."""
     kwargs.setdefault("style", "lines")
+    return OptimalMovePolicy(**kwargs)
+
+
+def scan_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
+    """The optimal player whose reasoning scans the eight lines, each with its verdict."""
+    kwargs.setdefault("style", "scan")
     return OptimalMovePolicy(**kwargs)
 
 

@@ -62,7 +62,7 @@ def _cells(text: str) -> set[int]:
     return set() if text in ("none", "nothing") else {int(c) for c in text.split()}
 
 
-def _read_back(text: str, board: str, cell: int) -> None:
+def _read_back(text: str, board: str, cell: int, style: str = "facts") -> None:
     """Parse every statement of ``text`` independently of the module and compare with the board."""
     me = "X" if board.count("X") == board.count("O") else "O"
     them = "O" if me == "X" else "X"
@@ -71,13 +71,25 @@ def _read_back(text: str, board: str, cell: int) -> None:
         cells = [int(c) for c in line]
         assert tuple(cells) in LINES
         assert marks.split() == [board[i] if board[i] != "." else str(i) for i in cells]
+    if style == "scan":
+        items = re.search(r"Scan ([^.]*)\.", text)[1].split("; ")
+        assert [item[:3] for item in items] == ["".join(map(str, line)) for line in LINES]
+        for item, line in zip(items, LINES, strict=True):
+            needs = {
+                (m, line[[board[i] for i in line].index(".")])
+                for m in "XO"
+                if [board[i] for i in line].count(m) == 2 and "." in [board[i] for i in line]
+            }
+            stated = re.search(r", ([XO]) needs (\d)$", item)
+            assert ({(stated[1], int(stated[2]))} if stated else set()) == needs, (board, item)
     for mark in (me, them):
-        has = re.search(rf"{mark} has ([\d ]+|nothing)\.", text)
-        assert has and _cells(has[1]) == {i for i, c in enumerate(board) if c == mark}
+        if style != "scan":
+            has = re.search(rf"{mark} has ([\d ]+|nothing)\.", text)
+            assert has and _cells(has[1]) == {i for i, c in enumerate(board) if c == mark}
+            fork = re.search(rf"{mark} can fork at ([\d ]+|none)\.", text)
+            assert fork and _cells(fork[1]) == _forks(board, mark), (board, text)
         win = re.search(rf"{mark} can win at ([\d ]+|none)\.", text)
         assert win and _cells(win[1]) == _wins(board, mark), (board, text)
-        fork = re.search(rf"{mark} can fork at ([\d ]+|none)\.", text)
-        assert fork and _cells(fork[1]) == _forks(board, mark), (board, text)
     move = re.search(r"Move (\d): ([a-z ]+)\.$", text)
     assert move and int(move[1]) == cell
     kind = move[2]
@@ -99,15 +111,16 @@ def test_there_are_4520_open_positions() -> None:
     assert sum(ttt.to_move(b) == "X" for b in OPEN_POSITIONS) == 2423
 
 
-@pytest.mark.parametrize("style", ["facts", "lines"])
+@pytest.mark.parametrize("style", ["facts", "lines", "scan"])
 def test_every_stated_fact_is_true_on_every_open_position(style: str) -> None:
     teacher = OptimalMovePolicy(style=style)
     for board in OPEN_POSITIONS:
         cell = teacher.choose(board)
         text = explain(board, cell, style)
-        _read_back(text, board, cell)
+        _read_back(text, board, cell, style)
         assert check_reasoning(text, board) == []
         assert ("Lines " in text) == (style == "lines")
+        assert ("Scan " in text) == (style == "scan")
 
 
 def test_checker_accepts_any_legal_move_explained_truthfully() -> None:
@@ -130,6 +143,14 @@ def test_checker_accepts_any_legal_move_explained_truthfully() -> None:
         ("XX.OO....", "Move 5: win.", "calls move 5 a win; it is not"),
         ("XX.OO....", "Move 4: best.", "names move 4, which is not a free cell"),
         ("XX.OO....", "Move 2: win.</think><move>5</move>", "reasons for move 2 but plays 5"),
+        ("XX.OO....", "Scan 012: X X 2.", "says in line 012 no one needs a cell; X needs 2"),
+        ("XX.OO....", "Scan 345: O O 5, X needs 5.", "says in line 345 X needs 5; O needs 5"),
+        (
+            "XX.OO....",
+            "Scan 678: 6 7 8, O needs 6.",
+            "says in line 678 O needs 6; no one needs a cell",
+        ),
+        ("XX.OO....", "Scan 012 X X 2.", "scan item '012 X X 2' is not 'LINE: a b c[, M needs N]'"),
     ],
 )
 def test_checker_names_each_false_statement(board: str, text: str, problem: str) -> None:

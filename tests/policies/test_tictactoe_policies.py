@@ -116,7 +116,14 @@ def test_optimal_reasoning_names_the_chosen_cell(style: str, names_cell: str) ->
 
 
 def test_registry_lists_and_builds_policies() -> None:
-    names = ["optimal", "optimal-fastest", "optimal-lines", "optimal-move-only", "random"]
+    names = [
+        "optimal",
+        "optimal-fastest",
+        "optimal-lines",
+        "optimal-move-only",
+        "optimal-scan",
+        "random",
+    ]
     assert scripted_policy_names("LLMTicTacToe-v0") == names
     assert scripted_policy_names("llm_gym:LLMTicTacToe-v0") == names
     policy = make_scripted_policy("LLMTicTacToe-v0", "optimal", seed=2, think=False)
@@ -145,12 +152,12 @@ def test_move_only_teacher_replies_with_the_strongest_move_alone() -> None:
 def test_policy_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="strategy must be 'strongest' or 'fastest'"):
         OptimalMovePolicy(strategy="quickest")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="style must be one of facts, lines, summary"):
+    with pytest.raises(ValueError, match="style must be one of facts, lines, scan, summary"):
         OptimalMovePolicy(style="verbose")  # type: ignore[arg-type]
 
 
 def test_registry_errors_name_the_registered_policies() -> None:
-    names = "optimal, optimal-fastest, optimal-lines, optimal-move-only, random"
+    names = "optimal, optimal-fastest, optimal-lines, optimal-move-only, optimal-scan, random"
     with pytest.raises(ValueError, match=rf"no scripted policy 'perfect'.*{names}"):
         make_scripted_policy("LLMTicTacToe-v0", "perfect")
     with pytest.raises(ValueError, match="registered: none"):
