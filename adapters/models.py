@@ -124,7 +124,7 @@ def merged_adapter_path(adapter: str | Path) -> Path:
         return target
     torch = require("torch", "local")
     transformers = require("transformers", "local")
-    peft = require("peft", "train")
+    peft = require("peft", "local")
     base_name = json.loads((folder / ADAPTER_CONFIG_FILE).read_text())["base_model_name_or_path"]
     base_path = resolve_model_path(base_name)
     base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)

@@ -1,0 +1,52 @@
+"""The trained model shipped inside the package: a small LoRA adapter over the embedded model that
+loads offline by name and plays at the bar it was shipped for."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.cli import app
+from adapters.evaluation import SUMMARY_FILE
+from adapters.models import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_WEIGHTS_FILE,
+    EMBEDDED_MODEL,
+    SHIPPED_MODELS_DIR,
+    shipped_model_names,
+)
+
+TICTACTOE_MODEL = "smollm2-135m-tictactoe"
+
+
+def test_the_tictactoe_model_ships_as_a_small_float16_adapter_over_the_embedded_model() -> None:
+    assert TICTACTOE_MODEL in shipped_model_names()
+    folder = SHIPPED_MODELS_DIR / TICTACTOE_MODEL
+    assert (folder / ADAPTER_WEIGHTS_FILE).stat().st_size <= 20_000_000
+    config = json.loads((folder / ADAPTER_CONFIG_FILE).read_text())
+    assert config["base_model_name_or_path"] == EMBEDDED_MODEL
+    safetensors = pytest.importorskip("safetensors.torch")
+    torch = pytest.importorskip("torch")
+    weights = safetensors.load_file(folder / ADAPTER_WEIGHTS_FILE)
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float16}
+    assert "--context last" in (folder / "README.md").read_text()
+
+
+def test_the_model_option_names_the_shipped_model() -> None:
+    result = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "400"})
+    assert f"'{TICTACTOE_MODEL}' (shipped, trained)" in result.output
+
+
+@pytest.mark.slow
+def test_the_shipped_model_loses_at_most_one_game_in_ten_to_the_optimal_player(tmp_path) -> None:
+    """Exact: every reply of the optimal opponent, both sides, greedy (the ship bar of issue 9)."""
+    pytest.importorskip("peft")
+    out = tmp_path / "exact"
+    args = ["eval", "LLMTicTacToe-v0", "--exact", "-m", TICTACTOE_MODEL, "--context", "last"]
+    args += ["--opponent", "optimal", "--max-tokens", "160", "-c", "64", "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rates = json.loads((out / SUMMARY_FILE).read_text())["settings"]["optimal"]["outcome_rates"]
+    assert rates.get("loss", 0.0) <= 0.10, rates
