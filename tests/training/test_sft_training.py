@@ -224,11 +224,11 @@ def test_cpu_scoring_of_labelled_positions_only_keeps_the_loss_and_metrics(
     """The trainer's fused LM head on CPU scores only labelled positions, with the same loss,
     entropy and token accuracy as scoring every position."""
     import trl.trainer.utils as trl_utils
+    from trl.kernels.chunked_logprob import _use_triton as every_position
 
     from adapters.training.sft import prepare_sft
 
-    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)
-    every_position = trl_utils._use_triton
+    monkeypatch.setattr(trl_utils, "_use_triton", every_position)
     _, positions = data_files
     prepared = prepare_sft(config([positions], tmp_path / "m", tiny_model_dir))
     assert trl_utils._use_triton(torch.device("cpu"))
