@@ -67,7 +67,7 @@ def embedded_gguf_path() -> Path:
 def embedded_model_path() -> Path:
     """A plain transformers checkpoint of the embedded model, converted on first use."""
     target = cache_dir() / EMBEDDED_MODEL
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if _is_saved_checkpoint(target):
         return target
     transformers = require("transformers", "local")
     require("gguf", "local")
@@ -80,8 +80,18 @@ def embedded_model_path() -> Path:
     clean = transformers.AutoModelForCausalLM.from_config(config)
     clean.load_state_dict(quantised.state_dict())
     clean.generation_config = quantised.generation_config
+    return _save_checkpoint(clean, tokenizer, target)
+
+
+def _is_saved_checkpoint(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def _save_checkpoint(model: Any, tokenizer: Any, target: Path) -> Path:
+    """Save ``model`` and ``tokenizer`` as ``target``: written beside it, then renamed into place,
+    so that a reader never sees half a checkpoint."""
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    clean.save_pretrained(partial)
+    model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     if target.exists():
         shutil.rmtree(target)
@@ -120,7 +130,7 @@ def merged_adapter_path(adapter: str | Path) -> Path:
         )
     digest = hashlib.sha256((folder / ADAPTER_WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
     target = cache_dir() / "merged" / f"{folder.resolve().name}-{digest}"
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if _is_saved_checkpoint(target):
         return target
     torch = require("torch", "local")
     transformers = require("transformers", "local")
@@ -129,13 +139,7 @@ def merged_adapter_path(adapter: str | Path) -> Path:
     base_path = resolve_model_path(base_name)
     base = transformers.AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
     merged = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    merged.save_pretrained(partial)
-    transformers.AutoTokenizer.from_pretrained(base_path).save_pretrained(partial)
-    if target.exists():
-        shutil.rmtree(target)
-    partial.replace(target)
-    return target
+    return _save_checkpoint(merged, transformers.AutoTokenizer.from_pretrained(base_path), target)
 
 
 def resolve_model_path(model: str | None) -> str:
