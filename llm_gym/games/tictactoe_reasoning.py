@@ -83,12 +83,8 @@ def board_facts(board: str) -> BoardFacts:
 @cache
 def winning_cells(board: str, mark: ttt.Mark) -> tuple[int, ...]:
     """Free cells where ``mark`` would complete three in a row."""
-    cells = set()
-    for line in ttt.WIN_LINES:
-        values = [board[i] for i in line]
-        if values.count(mark) == 2 and values.count(ttt.EMPTY) == 1:
-            cells.add(line[values.index(ttt.EMPTY)])
-    return tuple(sorted(cells))
+    needs = (_line_need(board, line) for line in ttt.WIN_LINES)
+    return tuple(sorted({need[1] for need in needs if need is not None and need[0] == mark}))
 
 
 @cache
@@ -190,10 +186,13 @@ def _line_need(board: str, line: tuple[int, int, int]) -> tuple[str, int] | None
     return None
 
 
+def _need_text(need: tuple[str, int] | None) -> str:
+    return f"{need[0]} needs {need[1]}" if need else "no one needs a cell"
+
+
 def _scan_text(board: str, line: tuple[int, int, int]) -> str:
     need = _line_need(board, line)
-    verdict = f", {need[0]} needs {need[1]}" if need else ""
-    return _line_text(board, line) + verdict
+    return _line_text(board, line) + (f", {_need_text(need)}" if need else "")
 
 
 def _cells_text(cells: tuple[int, ...], empty: str = "none") -> str:
@@ -275,9 +274,7 @@ def _scan_problems(scan: str, board: str) -> list[str]:
         stated = (match[2], int(match[3])) if match[2] else None
         true = _line_need(board, line)  # type: ignore[arg-type]
         if stated != true:
-            said = f"{stated[0]} needs {stated[1]}" if stated else "no one needs a cell"
-            truth = f"{true[0]} needs {true[1]}" if true else "no one needs a cell"
-            problems.append(f"says in line {match[1]} {said}; {truth}")
+            problems.append(f"says in line {match[1]} {_need_text(stated)}; {_need_text(true)}")
     return problems
 
 
