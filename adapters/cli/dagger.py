@@ -13,23 +13,23 @@ from adapters.cli import app
 from adapters.cli.options import (
     BaseUrlOption,
     ConcurrencyOption,
-    ContextOption,
     MaxTokensOption,
+    ModelContextOption,
     SeedOption,
     StudentOption,
     TeacherOption,
     TemperatureOption,
     checked_context,
+    model_prompting,
     teacher_spec,
 )
-from adapters.context import DEFAULT_CONTEXT, Context
+from adapters.context import Context
 
 console = Console()
 
 
 @app.command("dagger")
 def dagger_command(
-    ctx: typer.Context,
     env_id: str = typer.Argument(..., help="LLMTicTacToe-v0."),
     output: Path = typer.Option(..., "--output", "-o", help="The rows JSONL file to write."),
     student: StudentOption = ...,
@@ -54,7 +54,7 @@ def dagger_command(
     max_tokens: MaxTokensOption = None,
     concurrency: ConcurrencyOption = 8,
     seed: SeedOption = 0,
-    context: ContextOption = DEFAULT_CONTEXT,
+    context: ModelContextOption = None,
 ) -> None:
     """Play a student, and write the teacher's reply at every wrong decision (DAgger rows).
 
@@ -85,7 +85,9 @@ def dagger_command(
     settings = opponent_settings(
         env_id, opponent, _json_option(env_kwargs, "--env-kwargs"), walk=True
     )
-    context = checked_context(env_id, student_context(ctx, student, base_url, context))
+    context, max_tokens = student_prompting(
+        env_id, student, base_url=base_url, context=context, max_tokens=max_tokens
+    )
     try:
         student_policy = make_teacher(
             env_id,
@@ -141,28 +143,33 @@ def dagger_command(
     console.print(f"wrote {report.relabelled} rows to {output}")
 
 
-def student_context(
-    ctx: typer.Context, student: str, base_url: str | None, context: Context
-) -> Context:
-    """``--context``, or the context a ``recorded:RUN_DIR`` student was recorded with when the
-    option was left out.
+def student_prompting(
+    env_id: str,
+    student: str,
+    *,
+    base_url: str | None,
+    context: Context | None,
+    max_tokens: int | None,
+) -> tuple[Context, int | None]:
+    """``--context`` and ``--max-tokens`` of the student: a ``recorded:RUN_DIR`` student takes
+    the context it was recorded with, any other what :func:`model_prompting` gives.
 
     Raises:
-        typer.BadParameter: ``--context`` differs from the recorded run's.
+        typer.BadParameter: ``--context`` differs from the recorded run's, or does not suit the
+            env, or the student's ``llm_gym.json`` is malformed.
     """
     from adapters.policies.factory import RECORDED_PREFIX
     from adapters.policies.recorded import recorded_context
 
     if base_url is not None or not student.startswith(RECORDED_PREFIX):
-        return context
+        return model_prompting(
+            env_id, student, base_url=base_url, context=context, max_tokens=max_tokens
+        )
     recorded = recorded_context(student[len(RECORDED_PREFIX) :])
-    source = ctx.get_parameter_source("context")  # typer's own click: compare by name
-    if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
-        return recorded
-    if context != recorded:
+    if context is not None and context != recorded:
         raise typer.BadParameter(
             f"{student} was recorded with --context {recorded}; its replies cannot stand for "
             f"the student's under --context {context} (leave the option out, or record again)",
             param_hint="--context",
         )
-    return context
+    return checked_context(env_id, recorded), max_tokens

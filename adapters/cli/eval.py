@@ -26,19 +26,18 @@ from adapters.cli.options import (
     ApiKeyVarOption,
     BaseUrlOption,
     ConcurrencyOption,
-    ContextOption,
     ExtraBodyOption,
     MaxRetriesOption,
     MaxTokensOption,
+    ModelContextOption,
     ModelOption,
     NativeToolsOption,
     TemperatureOption,
     TimeoutOption,
     TopPOption,
-    checked_context,
+    model_prompting,
     policy_spec,
 )
-from adapters.context import DEFAULT_CONTEXT
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 
@@ -82,7 +81,7 @@ def eval_command(
     native_tools: NativeToolsOption = True,
     timeout: TimeoutOption = REQUEST_TIMEOUT_S,
     max_retries: MaxRetriesOption = MAX_RETRIES,
-    context: ContextOption = DEFAULT_CONTEXT,
+    context: ModelContextOption = None,
     seed_offset: int = typer.Option(
         0, "--seed-offset", min=0, help="Example i uses seed offset + i."
     ),
@@ -146,7 +145,9 @@ def eval_command(
         success_outcomes = tuple(success) or declared_success_outcomes(env_id)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
-    context = checked_context(env_id, context)
+    context, max_tokens = model_prompting(
+        env_id, model, base_url=base_url, context=context, max_tokens=max_tokens
+    )
     spec = policy_spec(
         model,
         base_url=base_url,

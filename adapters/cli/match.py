@@ -14,18 +14,17 @@ from adapters.cli import app
 from adapters.cli.options import (
     ApiKeyVarOption,
     ConcurrencyOption,
-    ContextOption,
     MaxRetriesOption,
     MaxTokensOption,
+    ModelContextOption,
     SeedOption,
     TemperatureOption,
     TimeoutOption,
     TopPOption,
-    checked_context,
+    model_prompting,
     model_specs,
     policy_spec,
 )
-from adapters.context import DEFAULT_CONTEXT
 from adapters.policies.base import ChatPolicy
 from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 
@@ -86,7 +85,7 @@ def match(
     max_tokens: MaxTokensOption = None,
     timeout: TimeoutOption = REQUEST_TIMEOUT_S,
     max_retries: MaxRetriesOption = MAX_RETRIES,
-    context: ContextOption = DEFAULT_CONTEXT,
+    context: ModelContextOption = None,
     require_think: bool = typer.Option(
         False, "--require-think", help="Replies must reason in <think> before the move."
     ),
@@ -115,23 +114,34 @@ def match(
         env_id, _ = two_player_game(env_id)
     except (ValueError, *gym_errors()) as error:
         raise typer.BadParameter(str(error)) from error
-    context = checked_context(env_id, context)
     options = {
         "api_key_var": api_key_var,
         "temperature": temperature,
         "top_p": top_p,
-        "max_tokens": max_tokens,
         "concurrency": concurrency,
         "timeout": timeout,
         "max_retries": max_retries,
-        "context": context,
     }
-    spec_a = policy_spec(player_a, base_url=base_url_a, seed=seed, **options)
+
+    def player_spec(player: str, base_url: str | None, player_seed: int) -> PolicySpec:
+        player_context, player_max_tokens = model_prompting(
+            env_id, player, base_url=base_url, context=context, max_tokens=max_tokens
+        )
+        return policy_spec(
+            player,
+            base_url=base_url,
+            seed=player_seed,
+            context=player_context,
+            max_tokens=player_max_tokens,
+            **options,
+        )
+
+    spec_a = player_spec(player_a, base_url_a, seed)
+    spec_b = player_spec(player_b, base_url_b, seed + 1)
     policy_a = resolve_player(spec_a, env_id=env_id)
     if (player_b, base_url_b) == (player_a, base_url_a) and spec_a.kind != "scripted":
         policy_b = policy_a  # one model plays itself: load or connect once
     else:
-        spec_b = policy_spec(player_b, base_url=base_url_b, seed=seed + 1, **options)
         policy_b = resolve_player(spec_b, env_id=env_id)
     env_kwargs = {"require_think": require_think, "max_turns": max_turns}
     results = None
@@ -170,6 +180,10 @@ def match(
         + (f", {h2h['truncated']} hit the turn cap" if h2h["truncated"] else "")
     )
     if output is not None:
-        summary = {**result.as_dict(), "context": context}
+        contexts = {"A": spec_a.context, "B": spec_b.context}
+        summary = {
+            **result.as_dict(),
+            "context": spec_a.context if spec_a.context == spec_b.context else contexts,
+        }
         (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         console.print(f"Records and summary written to {output}")

@@ -179,6 +179,16 @@ ContextOption = Annotated[
         "context.",
     ),
 ]
+ModelContextOption = Annotated[
+    Context | None,
+    typer.Option(
+        "--context",
+        help="What the model is shown each turn: full (the whole conversation) or last (the "
+        "system prompt and the env's latest message, for envs whose card sets "
+        "state_in_observation, e.g. LLMTicTacToe-v0). Default: what the model's folder declares "
+        "in llm_gym.json (train-sft writes it; the shipped models have it), else full.",
+    ),
+]
 
 
 def policy_spec(
@@ -241,6 +251,39 @@ def checked_context(env_id: str, context: Context) -> Context:
         return check_context(context, env_id)
     except (ValueError, *gym_errors()) as error:
         raise typer.BadParameter(str(error), param_hint="--context") from error
+
+
+def model_prompting(
+    env_id: str,
+    model: str,
+    *,
+    base_url: str | None,
+    context: Context | None,
+    max_tokens: int | None,
+    fallback_max_tokens: int | None = None,
+) -> tuple[Context, int | None]:
+    """``--context`` and ``--max-tokens`` for playing ``model`` on ``env_id``: the options given,
+    else what the model's folder declares (:mod:`adapters.prompting`), else the defaults; the
+    context checked against the env's card (:func:`checked_context`).
+
+    Raises:
+        typer.BadParameter: the model's ``llm_gym.json`` is malformed, or the context does not
+            suit the env.
+    """
+    from adapters.prompting import prompting_for
+
+    try:
+        context, max_tokens = prompting_for(
+            model,
+            base_url=base_url,
+            context=context,
+            max_tokens=max_tokens,
+            fallback_context=DEFAULT_CONTEXT,
+            fallback_max_tokens=fallback_max_tokens,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--model") from error
+    return checked_context(env_id, context), max_tokens
 
 
 def _json_object(text: str | None) -> dict:

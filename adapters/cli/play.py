@@ -21,22 +21,24 @@ from adapters.cli import app
 from adapters.cli.options import (
     ApiKeyVarOption,
     BaseUrlOption,
-    ContextOption,
     MaxRetriesOption,
     MaxTokensOption,
+    ModelContextOption,
     ModelOption,
     SeedOption,
     TemperatureOption,
     TimeoutOption,
     TopPOption,
-    checked_context,
+    model_prompting,
     policy_spec,
 )
-from adapters.context import DEFAULT_CONTEXT
 from adapters.models import EMBEDDED_MODEL
 from adapters.policies.base import ChatPolicy, PolicyReply
 from adapters.policies.defaults import DEFAULT_API_KEY_VAR, MAX_RETRIES, REQUEST_TIMEOUT_S
 from adapters.records import Message
+
+PLAY_MAX_TOKENS = 64
+"""The reply budget of a model that declares none (a reply to a human should come quickly)."""
 
 if TYPE_CHECKING:
     from adapters.policies.factory import PolicySpec
@@ -139,10 +141,10 @@ def play(
     seed: SeedOption = 0,
     temperature: TemperatureOption = None,
     top_p: TopPOption = None,
-    max_tokens: MaxTokensOption = 64,
+    max_tokens: MaxTokensOption = None,
     timeout: TimeoutOption = REQUEST_TIMEOUT_S,
     max_retries: MaxRetriesOption = MAX_RETRIES,
-    context: ContextOption = DEFAULT_CONTEXT,
+    context: ModelContextOption = None,
     require_think: bool = typer.Option(False, "--require-think"),
 ) -> None:
     """Play an env's two-player view (tic-tac-toe) against a model, an endpoint or a solver."""
@@ -157,7 +159,14 @@ def play(
     mark = (play_as or next(iter(sides))).upper()
     if mark not in sides:
         raise typer.BadParameter(f"--as must be one of {', '.join(sides)}, got {play_as!r}")
-    context = checked_context(env_id, context)
+    context, max_tokens = model_prompting(
+        env_id,
+        model,
+        base_url=base_url,
+        context=context,
+        max_tokens=max_tokens,
+        fallback_max_tokens=PLAY_MAX_TOKENS,
+    )
     console = Console()
     try:
         spec = policy_spec(

@@ -356,6 +356,13 @@ def train_sft_command(
             f"{data_stats.dropped_rows} of them left out (no loss token left)[/yellow]"
         )
     console.print(f"model: {result.output_dir} (use --model {result.output_dir})")
+    if result.prompting is not None:
+        declared = result.prompting
+        console.print(
+            f"it declares (llm_gym.json): context {declared.context or 'not stated'}, "
+            f"max tokens {declared.max_tokens} — eval, match, play and dagger use them unless "
+            "--context/--max-tokens are given"
+        )
     if result.adapter_bytes is not None:
         console.print(
             f"LoRA adapter: {result.output_dir / 'adapter'} "

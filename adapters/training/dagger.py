@@ -188,6 +188,7 @@ async def collect_dagger_rows(
             env_id=env_id,
             turn=decisions[key].turn,
             info=decisions[key].info,
+            context=context,
             reasons=judged[key],
             student_reply=decisions[key].reply.get("content"),
             **({"weights": decisions[key].weights} if episodes is None else {}),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adapters.models import require
+from adapters.prompting import read_prompting, write_prompting
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -38,6 +39,9 @@ def stack_lora_adapters(
             copied in ``dtype`` (e.g. a float32 adapter halved to float16 for shipping).
         output: the folder to write.
         dtype: the saved weights' dtype (``float16`` halves the size of float32 weights).
+
+    The last adapter's ``llm_gym.json`` (how the model asks to be prompted) is carried over: the
+    stack plays like the model after the last round.
 
     Raises:
         ValueError: no adapter, or adapters that differ in target modules or
@@ -73,4 +77,5 @@ def stack_lora_adapters(
         {k: v.to(target_dtype).contiguous() for k, v in stacked.items()}, str(out / WEIGHTS_FILE)
     )
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    write_prompting(out, read_prompting(str(folders[-1])))
     return out

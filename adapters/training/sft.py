@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.config_fields import option
+from adapters.context import Context
 from adapters.models import EMBEDDED_MODEL, require, resolve_model_path
+from adapters.prompting import ModelPrompting, reply_budget, write_prompting
 from adapters.training.chat_template import training_chat_template
 from adapters.training.lora_options import (  # noqa: F401  (re-exported)
     ADAPTER_DTYPES,
@@ -150,6 +152,8 @@ class SFTDataStats:
     truncated_rows: int
     dropped_rows: int
     """Rows left without any loss token by truncation, hence not trained on."""
+    longest_reply_tokens: int = 0
+    """The longest run of consecutive loss tokens: the longest reply (with its end-of-turn)."""
 
 
 @dataclass
@@ -166,6 +170,8 @@ class SFTResult:
     train_tokens: int = 0
     train_tokens_per_s: float | None = None
     adapter_bytes: int | None = None
+    prompting: ModelPrompting | None = None
+    """What the model declares in its folder's llm_gym.json."""
 
 
 @dataclass
@@ -178,6 +184,8 @@ class PreparedSFT:
     loss_mode: str
     data: SFTDataStats
     bf16: bool
+    prompting: ModelPrompting
+    """What the trained model will declare in its folder (:mod:`adapters.prompting`)."""
 
 
 def write_run_result(path: Path, result: Any) -> None:
@@ -196,7 +204,7 @@ def build_sft_dataset(
     datasets = require("datasets", "train")
     input_ids: list[list[int]] = []
     labels: list[list[int]] = []
-    truncated = dropped = tokens = loss_tokens = 0
+    truncated = dropped = tokens = loss_tokens = longest_reply = 0
     for row in rows:
         full = tokenize_row(row, tokenizer, chat_template, loss)
         kept = truncate_row(full, max_length)
@@ -208,12 +216,14 @@ def build_sft_dataset(
         labels.append(kept.labels)
         tokens += len(kept.input_ids)
         loss_tokens += kept.loss_tokens
+        longest_reply = max(longest_reply, kept.longest_labelled_run)
     stats = SFTDataStats(
         rows=dict(Counter(row.kind for row in rows)),
         tokens=tokens,
         loss_tokens=loss_tokens,
         truncated_rows=truncated,
         dropped_rows=dropped,
+        longest_reply_tokens=longest_reply,
     )
     if truncated:
         logger.warning(
@@ -300,7 +310,17 @@ def prepare_sft(config: SFTRunConfig, callbacks: Sequence[Any] = ()) -> Prepared
         ),
         callbacks=list(callbacks) or None,
     )
-    return PreparedSFT(trainer, tokenizer, original_template, loss_mode, stats, bf16)
+    prompting = ModelPrompting(
+        context=rows_context(rows), max_tokens=reply_budget(stats.longest_reply_tokens)
+    )
+    return PreparedSFT(trainer, tokenizer, original_template, loss_mode, stats, bf16, prompting)
+
+
+def rows_context(rows: Sequence[SFTRow]) -> Context | None:
+    """The context every row's prompt was written in, or ``None`` when they differ or a row does
+    not say."""
+    contexts = {row.context for row in rows}
+    return contexts.pop() if len(contexts) == 1 else None
 
 
 def train_sft(config: SFTRunConfig) -> SFTResult:
@@ -321,6 +341,9 @@ def train_sft(config: SFTRunConfig) -> SFTResult:
         adapter_dtype=config.adapter_dtype,
         base_model_name=config.model or EMBEDDED_MODEL,
     )
+    for folder in (output_dir, output_dir / ADAPTER_FOLDER):
+        if folder.is_dir():
+            write_prompting(folder, prepared.prompting)
     plots = plot_sft_curves(trainer.state.log_history, output_dir)
     timed = throughput.result()
     result = SFTResult(
@@ -336,6 +359,7 @@ def train_sft(config: SFTRunConfig) -> SFTResult:
         train_tokens=timed.tokens if timed else 0,
         train_tokens_per_s=timed.tokens_per_s if timed else None,
         adapter_bytes=adapter_size(output_dir / ADAPTER_FOLDER),
+        prompting=prepared.prompting,
     )
     write_run_result(output_dir / "sft_result.json", result)
     return result

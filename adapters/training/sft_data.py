@@ -157,6 +157,7 @@ def position_example(
         "completion": chat_messages([reply]),
         "env_id": env_id,
         "turn": turn,
+        "context": context,
     }
     for key, name in INFO_FIELDS.items():
         if info is not None and key in info:

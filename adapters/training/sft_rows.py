@@ -8,7 +8,10 @@ Two kinds of row, which may be mixed within a file and across files:
   (per-position rows, DAgger relabels): the loss covers the completion's assistant content only
   (and its end-of-turn token), never the assistant replies inside the prompt.
 
-Any other field of a row (metadata such as a seed or a position) is ignored. Each row becomes
+A prompt-completion row may say which context (:mod:`adapters.context`) its prompt was written
+in, ``"context": "last"`` (``sft-data`` and ``dagger`` rows do; a conversation row is ``full`` by
+nature), so that a trained model can declare it (:mod:`adapters.prompting`). Any other field of a
+row (metadata such as a seed or a position) is ignored. Each row becomes
 ``input_ids`` and ``labels`` (``-100`` outside the loss), which is what TRL's ``SFTTrainer`` takes
 as an already processed data set; tokenising here rather than in TRL is what lets one data set
 mix both kinds.
@@ -26,6 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from adapters.context import CONTEXTS, Context
 
 IGNORED_LABEL = -100
 """The label of a token outside the loss (PyTorch's cross-entropy ``ignore_index``)."""
@@ -54,6 +59,8 @@ class SFTRow:
     prompt_length: int
     """How many of ``messages`` form the prompt (0 for a conversation row)."""
     tools: Any = None
+    context: Context | None = None
+    """The context its prompt shows (``None``: the row does not say)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,15 @@ class TokenizedRow:
     @property
     def loss_tokens(self) -> int:
         return sum(label != IGNORED_LABEL for label in self.labels)
+
+    @property
+    def longest_labelled_run(self) -> int:
+        """The most consecutive tokens in the loss (one reply and its end-of-turn)."""
+        longest = run = 0
+        for label in self.labels:
+            run = run + 1 if label != IGNORED_LABEL else 0
+            longest = max(longest, run)
+        return longest
 
 
 def row_kind(row: Mapping[str, Any]) -> RowKind:
@@ -111,9 +127,15 @@ def parse_row(row: Mapping[str, Any]) -> SFTRow:
     """Validate ``row`` and keep what the chat template needs."""
     kind = row_kind(row)
     if kind == "conversation":
-        return SFTRow(kind, tuple(row["messages"]), 0, row.get("tools"))
+        return SFTRow(kind, tuple(row["messages"]), 0, row.get("tools"), "full")
+    context = row.get("context")
+    if context is not None and context not in CONTEXTS:
+        raise SFTRowError(
+            f"'context' must be one of {', '.join(CONTEXTS)} (the context the prompt was "
+            f"written in) or absent, got {context!r}"
+        )
     prompt = tuple(row["prompt"])
-    return SFTRow(kind, prompt + tuple(row["completion"]), len(prompt), row.get("tools"))
+    return SFTRow(kind, prompt + tuple(row["completion"]), len(prompt), row.get("tools"), context)
 
 
 def read_sft_rows(paths: Iterable[str | Path]) -> list[SFTRow]:

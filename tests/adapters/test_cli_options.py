@@ -29,7 +29,7 @@ SHARED = {
         "timeout": "TimeoutOption",
         "max_retries": "MaxRetriesOption",
         "concurrency": "ConcurrencyOption",
-        "context": "ContextOption",
+        "context": "ModelContextOption",
     },
     "match": {
         "api_key_var": "ApiKeyVarOption",
@@ -40,7 +40,7 @@ SHARED = {
         "max_retries": "MaxRetriesOption",
         "concurrency": "ConcurrencyOption",
         "seed": "SeedOption",
-        "context": "ContextOption",
+        "context": "ModelContextOption",
     },
     "play": {
         "model": "ModelOption",
@@ -52,7 +52,7 @@ SHARED = {
         "timeout": "TimeoutOption",
         "max_retries": "MaxRetriesOption",
         "seed": "SeedOption",
-        "context": "ContextOption",
+        "context": "ModelContextOption",
     },
     "dagger": {
         "student": "StudentOption",
@@ -62,7 +62,7 @@ SHARED = {
         "max_tokens": "MaxTokensOption",
         "concurrency": "ConcurrencyOption",
         "seed": "SeedOption",
-        "context": "ContextOption",
+        "context": "ModelContextOption",
     },
     "sft-data": {
         "teacher": "TeacherOption",
@@ -79,7 +79,6 @@ SHARED = {
 """Command -> its parameters declared by a shared alias."""
 
 OWN_DEFAULTS = {
-    ("play", "max_tokens"): 64,
     ("match", "concurrency"): 4,
     ("train-grpo", "temperature"): 1.0,
     ("train-grpo", "top_p"): 1.0,
@@ -225,7 +224,8 @@ def test_context_is_offered_where_a_model_plays_and_not_by_grpo():
         if any("--context" in param.opts for param in command.params)
     }
     assert offering == {"eval", "match", "play", "dagger", "sft-data"}
-    assert params(commands()["eval"])["context"].default == PolicySpec().context == "full"
+    assert params(commands()["eval"])["context"].default is None  # the model's own, else full
+    assert params(commands()["sft-data"])["context"].default == PolicySpec().context == "full"
 
 
 def test_old_spellings_still_parse():

@@ -17,6 +17,7 @@ from adapters.models import (
     SHIPPED_MODELS_DIR,
     shipped_model_names,
 )
+from adapters.prompting import ModelPrompting, read_prompting
 
 TICTACTOE_MODEL = "smollm2-135m-tictactoe"
 
@@ -32,6 +33,7 @@ def test_the_tictactoe_model_ships_as_a_small_float16_adapter_over_the_embedded_
     weights = safetensors.load_file(folder / ADAPTER_WEIGHTS_FILE)
     assert {tensor.dtype for tensor in weights.values()} == {torch.float16}
     assert "--context last" in (folder / "README.md").read_text()
+    assert read_prompting(TICTACTOE_MODEL) == ModelPrompting(context="last", max_tokens=160)
 
 
 def test_the_model_option_names_the_shipped_model() -> None:
@@ -41,12 +43,16 @@ def test_the_model_option_names_the_shipped_model() -> None:
 
 @pytest.mark.slow
 def test_the_shipped_model_loses_at_most_one_game_in_ten_to_the_optimal_player(tmp_path) -> None:
-    """Exact: every reply of the optimal opponent, both sides, greedy (the ship bar of issue 9)."""
+    """Exact: every reply of the optimal opponent, both sides, greedy (the ship bar of issue 9).
+
+    No --context and no --max-tokens: the model's own llm_gym.json supplies them, as it does for a
+    newcomer who only names the model."""
     pytest.importorskip("peft")
     out = tmp_path / "exact"
-    args = ["eval", "LLMTicTacToe-v0", "--exact", "-m", TICTACTOE_MODEL, "--context", "last"]
-    args += ["--opponent", "optimal", "--max-tokens", "160", "-c", "64", "-o", str(out)]
-    result = CliRunner().invoke(app, [*args, "--no-progress"])
+    args = ["eval", "LLMTicTacToe-v0", "--exact", "-m", TICTACTOE_MODEL, "--opponent", "optimal"]
+    result = CliRunner().invoke(app, [*args, "-c", "64", "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert (metadata["context"], metadata["policy"]["sampling"]["max_tokens"]) == ("last", 160)
     rates = json.loads((out / SUMMARY_FILE).read_text())["settings"]["optimal"]["outcome_rates"]
     assert rates.get("loss", 0.0) <= 0.10, rates

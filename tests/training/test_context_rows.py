@@ -73,6 +73,9 @@ def test_sft_data_position_rows_under_last_hold_the_system_prompt_and_the_latest
             whole["turn"],
         )
     assert any(len(whole["prompt"]) > 2 for whole in full)
+    assert {row["context"] for row in last} == {"last"} and {row["context"] for row in full} == {
+        "full"
+    }
 
 
 def test_sft_data_episode_rows_cannot_show_last(tmp_path):
@@ -120,6 +123,7 @@ def test_dagger_rows_under_last_prompt_the_latest_board_only():
         assert ttt.render_board(row["board"]) in row["prompt"][-1]["content"]
         assert row["completion"] == whole["completion"]
         assert row["reasons"] == whole["reasons"]
+        assert (row["context"], whole["context"]) == ("last", "full")
 
 
 def test_dagger_cli_under_last_and_a_recorded_student_keeps_its_context(tmp_path):

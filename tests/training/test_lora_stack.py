@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
 transformers = pytest.importorskip("transformers")
 
+from adapters.prompting import ModelPrompting, read_prompting, write_prompting  # noqa: E402
 from adapters.training.lora_stack import stack_lora_adapters  # noqa: E402
 
 TARGETS = ["q_proj", "v_proj", "down_proj"]
@@ -44,8 +45,11 @@ def test_stacked_adapter_equals_the_two_rounds(tmp_path) -> None:
     with torch.no_grad():
         expected = second(ids).logits
     rounds = [tmp_path / "a", tmp_path / "b"]
+    write_prompting(rounds[0], ModelPrompting(context="full", max_tokens=300))
+    write_prompting(rounds[1], ModelPrompting(context="last", max_tokens=160))
     stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32")
     assert json.loads((stacked / "adapter_config.json").read_text())["r"] == 8
+    assert read_prompting(str(stacked)) == ModelPrompting(context="last", max_tokens=160)
     merged = peft.PeftModel.from_pretrained(base, stacked).merge_and_unload()
     with torch.no_grad():
         got = merged(ids).logits

@@ -85,6 +85,13 @@ def test_kinds_mix_in_one_file_and_extra_fields_are_ignored(tmp_path, tokenizer)
     )
     rows = read_sft_rows([path, path])
     assert [row.kind for row in rows] == ["conversation", "prompt-completion", "conversation"] * 2
+    assert [row.context for row in rows[:2]] == ["full", None]  # a pair row may not say
+
+
+def test_a_pair_row_states_its_context_as_one_the_package_knows() -> None:
+    assert parse_row({**PER_POSITION_ROW, "context": "last"}).context == "last"
+    with pytest.raises(SFTRowError, match="'context' must be one of full, last"):
+        parse_row({**PER_POSITION_ROW, "context": "recent"})
 
 
 @pytest.mark.parametrize(

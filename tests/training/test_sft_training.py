@@ -293,3 +293,39 @@ def test_an_adapter_folder_loads_as_a_model_merged_once(
     torch.testing.assert_close(got, expected, atol=2e-3, rtol=0)
     with pytest.raises(FileNotFoundError, match="not a LoRA adapter folder"):
         models.merged_adapter_path(output)
+
+
+def test_a_trained_model_declares_the_context_of_its_rows_and_room_for_its_replies(
+    tiny_model_dir, data_files, tmp_path
+) -> None:
+    """Rows written under --context last make a model that eval, match, play and dagger show the
+    latest board only, with a reply budget above the longest reply it learned."""
+    import transformers
+
+    from adapters.prompting import ModelPrompting, read_prompting, reply_budget
+    from adapters.training.sft import LoraOptions, train_sft
+    from adapters.training.sft_data import generate_sft_data_sync
+
+    last_rows = tmp_path / "last.jsonl"
+    teacher = ScriptedChatPolicy.for_env(ENV, "optimal-scan")
+    generate_sft_data_sync(
+        ENV, teacher, episodes=3, output=last_rows, rows="position", context="last"
+    )
+    output = tmp_path / "last-model"
+    result = train_sft(config([last_rows], output, tiny_model_dir, lora=LoraOptions(r=4, alpha=8)))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    longest_text = max(
+        len(tokenizer(json.loads(line)["completion"][0]["content"])["input_ids"])
+        for line in last_rows.read_text().splitlines()
+    )
+    assert longest_text <= result.data.longest_reply_tokens <= longest_text + 3
+    expected = ModelPrompting(
+        context="last", max_tokens=reply_budget(result.data.longest_reply_tokens)
+    )
+    assert result.prompting == expected
+    assert read_prompting(str(output)) == read_prompting(str(output / "adapter")) == expected
+
+    games, positions = data_files
+    mixed = train_sft(config([games, positions], tmp_path / "mixed", tiny_model_dir))
+    assert mixed.prompting.context is None  # the hand-made position rows do not say
+    assert read_prompting(str(tmp_path / "mixed")).max_tokens == mixed.prompting.max_tokens
