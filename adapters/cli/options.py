@@ -106,8 +106,8 @@ MaxTokensOption = Annotated[
     typer.Option(
         "--max-tokens",
         min=1,
-        help=f"Tokens per reply (unset: the server's limit; a local model's is "
-        f"{LOCAL_MAX_NEW_TOKENS}).",
+        help=f"Tokens per reply (unset: what the model's folder declares in llm_gym.json, else "
+        f"the server's limit; a local model's is {LOCAL_MAX_NEW_TOKENS}, 64 in play).",
     ),
 ]
 ExtraBodyOption = Annotated[
