@@ -21,6 +21,18 @@ the facts before it, and only then names the move and why. Two styles:
     I am X. Scan 012: O O 2, O needs 2; 345: 3 4 5; 678: X 7 X, X needs 7; 036: O 3 X; ...
     X can win at 7. O can win at 2. Move 7: win.
 
+- ``"forks"``: the scan, where a line with one mark and two free cells also gets its verdict
+  ("036: X 3 6, X opens 3 6"); then the winning cells and, only when neither side can win, the
+  fork cells of each side: the free cells that two of its open lines share, read off the
+  verdicts just written (with no winning cell on the board, exactly the fork cells below)::
+
+    I am O. Scan 012: X 1 2, X opens 1 2; 345: 3 O X; 678: X 7 8, X opens 7 8; 036: X 3 X,
+    X needs 3; ... O can win at none. X can win at 3. Move 3: block.
+
+    I am X. Scan 012: O 1 2, O opens 1 2; 345: X X O; 678: 6 7 8; 036: O X 6; 147: 1 X 7,
+    X opens 1 7; 258: 2 O 8, O opens 2 8; 048: O X 8; 246: 2 X 6, X opens 2 6. X can win at
+    none. O can win at none. X can fork at none. O can fork at 2. Move 2: block fork.
+
 A *fork cell* of a mark is a free cell that does not win at once but after which that mark would
 have two or more ways to complete a line on its next move. The move's kind is the first that
 applies of ``win`` (completes a line), ``block`` (takes the opponent's winning cell), ``fork``,
@@ -41,8 +53,8 @@ from typing import Literal
 
 from llm_gym.games import tictactoe as ttt
 
-ReasoningStyle = Literal["facts", "lines", "scan"]
-REASONING_STYLES: tuple[str, ...] = ("facts", "lines", "scan")
+ReasoningStyle = Literal["facts", "lines", "scan", "forks"]
+REASONING_STYLES: tuple[str, ...] = ("facts", "lines", "scan", "forks")
 MOVE_KINDS: tuple[str, ...] = ("win", "block", "fork", "block fork", "threat", "best")
 
 
@@ -149,13 +161,19 @@ def explain(board: str, cell: int, style: ReasoningStyle = "facts") -> str:
     facts = board_facts(board)
     me, them = facts.me, facts.them
     parts = [f"I am {me}."]
-    if style == "scan":
+    if style in ("scan", "forks"):
+        opens = style == "forks"
         parts += [
-            "Scan " + "; ".join(_scan_text(board, line) for line in ttt.WIN_LINES) + ".",
+            "Scan " + "; ".join(_scan_text(board, line, opens) for line in ttt.WIN_LINES) + ".",
             f"{me} can win at {_cells_text(facts.wins[me])}.",
             f"{them} can win at {_cells_text(facts.wins[them])}.",
-            f"Move {cell}: {move_kind(board, cell)}.",
         ]
+        if opens and not facts.wins[me] and not facts.wins[them]:
+            parts += [
+                f"{me} can fork at {_cells_text(facts.forks[me])}.",
+                f"{them} can fork at {_cells_text(facts.forks[them])}.",
+            ]
+        parts.append(f"Move {cell}: {move_kind(board, cell)}.")
         return " ".join(parts)
     if style == "lines":
         parts.append("Lines " + "; ".join(_line_text(board, line) for line in ttt.WIN_LINES) + ".")
@@ -186,13 +204,31 @@ def _line_need(board: str, line: tuple[int, int, int]) -> tuple[str, int] | None
     return None
 
 
+def _line_open(board: str, line: tuple[int, int, int]) -> tuple[str, tuple[int, int]] | None:
+    """The mark that holds one cell of ``line`` with the other two free, and those two cells."""
+    values = [board[i] for i in line]
+    for mark in ("X", "O"):
+        if values.count(mark) == 1 and values.count(ttt.EMPTY) == 2:
+            free = tuple(cell for cell in line if board[cell] == ttt.EMPTY)
+            return mark, free  # type: ignore[return-value]
+    return None
+
+
 def _need_text(need: tuple[str, int] | None) -> str:
     return f"{need[0]} needs {need[1]}" if need else "no one needs a cell"
 
 
-def _scan_text(board: str, line: tuple[int, int, int]) -> str:
+def _open_text(open_line: tuple[str, tuple[int, int]] | None) -> str:
+    if open_line is None:
+        return "no one opens it"
+    return f"{open_line[0]} opens {open_line[1][0]} {open_line[1][1]}"
+
+
+def _scan_text(board: str, line: tuple[int, int, int], opens: bool = False) -> str:
     need = _line_need(board, line)
-    return _line_text(board, line) + (f", {_need_text(need)}" if need else "")
+    open_line = _line_open(board, line) if opens else None
+    verdict = _need_text(need) if need else _open_text(open_line) if open_line else None
+    return _line_text(board, line) + (f", {verdict}" if verdict else "")
 
 
 def _cells_text(cells: tuple[int, ...], empty: str = "none") -> str:
@@ -204,7 +240,10 @@ _HAS = re.compile(rf"\b([XO]) has {_CELLS}")
 _CAN = re.compile(rf"\b([XO]) can (win|fork) at {_CELLS}")
 _LINE = re.compile(r"\b([0-8])([0-8])([0-8]): ([XO0-8]) ([XO0-8]) ([XO0-8])")
 _SCAN = re.compile(r"\bScan ([^.]*)")
-_SCAN_ITEM = re.compile(r"^([0-8]{3}): [XO0-8] [XO0-8] [XO0-8](?:, ([XO]) needs ([0-8]))?$")
+_SCAN_ITEM = re.compile(
+    r"^([0-8]{3}): [XO0-8] [XO0-8] [XO0-8]"
+    r"(?:, ([XO]) needs ([0-8])|, ([XO]) opens ([0-8]) ([0-8]))?$"
+)
 _IAM = re.compile(r"\bI am ([XO])\b")
 _MOVE = re.compile(r"\bMove ([0-8]): (block fork|win|block|fork|threat|best)\b")
 _MOVE_TAG = re.compile(r"<move>\s*([0-8])\s*</move>")
@@ -261,12 +300,17 @@ def check_reasoning(reply: str, board: str) -> list[str]:
 
 
 def _scan_problems(scan: str, board: str) -> list[str]:
-    """False verdicts of a ``Scan`` list (its marks are checked with every other line)."""
+    """False verdicts of a ``Scan`` list (its marks are checked with every other line).
+
+    Open-line verdicts ("X opens 3 6") are checked, missing ones included, in a scan that states
+    at least one (the ``forks`` style).
+    """
     problems = []
-    for item in scan.split("; "):
-        match = _SCAN_ITEM.match(item.strip())
+    items = [(item.strip(), _SCAN_ITEM.match(item.strip())) for item in scan.split("; ")]
+    states_opens = any(match is not None and match[4] for _, match in items)
+    for item, match in items:
         if match is None:
-            problems.append(f"scan item {item.strip()!r} is not 'LINE: a b c[, M needs N]'")
+            problems.append(f"scan item {item!r} is not 'LINE: a b c[, M needs N | , M opens N N]'")
             continue
         line = tuple(int(c) for c in match[1])
         if line not in ttt.WIN_LINES:
@@ -275,6 +319,14 @@ def _scan_problems(scan: str, board: str) -> list[str]:
         true = _line_need(board, line)  # type: ignore[arg-type]
         if stated != true:
             problems.append(f"says in line {match[1]} {_need_text(stated)}; {_need_text(true)}")
+        if not states_opens or true is not None:
+            continue
+        stated_open = (match[4], (int(match[5]), int(match[6]))) if match[4] else None
+        true_open = _line_open(board, line)  # type: ignore[arg-type]
+        if stated_open != true_open:
+            problems.append(
+                f"says in line {match[1]} {_open_text(stated_open)}; {_open_text(true_open)}"
+            )
     return problems
 
 

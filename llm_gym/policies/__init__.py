@@ -13,6 +13,7 @@ from llm_gym.policies.tictactoe import (
     OptimalMovePolicy,
     RandomMovePolicy,
     fastest_optimal_policy,
+    forks_optimal_policy,
     lines_optimal_policy,
     move_only_optimal_policy,
     scan_optimal_policy,
@@ -25,6 +26,7 @@ register_scripted_policy("LLMTicTacToe-v0", "optimal-fastest", fastest_optimal_p
 register_scripted_policy("LLMTicTacToe-v0", "optimal-lines", lines_optimal_policy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal-move-only", move_only_optimal_policy)
 register_scripted_policy("LLMTicTacToe-v0", "optimal-scan", scan_optimal_policy)
+register_scripted_policy("LLMTicTacToe-v0", "optimal-forks", forks_optimal_policy)
 register_scripted_policy("LLMReverseText-v0", "oracle", ReverseTextOracle)
 register_scripted_policy("LLMReverseText-v0", "careless", ReverseTextCareless)
 register_scripted_policy("LLMDoubleCheckMath-v0", "oracle", DoubleCheckMathOracle)

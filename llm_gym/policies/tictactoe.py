@@ -14,7 +14,7 @@ from llm_gym.games.tictactoe_reasoning import (
 )
 from llm_gym.seeding import derive_uniforms
 
-TeacherStyle = Literal["facts", "lines", "scan", "summary"]
+TeacherStyle = Literal["facts", "lines", "scan", "forks", "summary"]
 TEACHER_STYLES: tuple[str, ...] = (*REASONING_STYLES, "summary")
 Strategy = Literal["strongest", "fastest"]
 
@@ -56,7 +56,9 @@ class OptimalMovePolicy:
         style: the reasoning's form: ``"facts"`` (the board's marks, winning and fork cells of
             both sides, then the move and its kind), ``"lines"`` (the eight lines written out
             first, then the same facts), ``"scan"`` (each line with the mark that would complete
-            it, then the winning cells and the move) or ``"summary"`` (one sentence naming the
+            it, then the winning cells and the move), ``"forks"`` (the scan with each side's open
+            lines too, then the winning cells and, when no one can win, the fork cells read off
+            the open lines) or ``"summary"`` (one sentence naming the
             move's kind, no evidence; earlier versions' text). See
             :mod:`llm_gym.games.tictactoe_reasoning`.
     """
@@ -128,6 +130,12 @@ def lines_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
 def scan_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
     """The optimal player whose reasoning scans the eight lines, each with its verdict."""
     kwargs.setdefault("style", "scan")
+    return OptimalMovePolicy(**kwargs)
+
+
+def forks_optimal_policy(**kwargs: Any) -> OptimalMovePolicy:
+    """The optimal player whose scan also marks open lines, so fork cells follow from the text."""
+    kwargs.setdefault("style", "forks")
     return OptimalMovePolicy(**kwargs)
 
 

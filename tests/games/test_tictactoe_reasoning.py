@@ -71,23 +71,33 @@ def _read_back(text: str, board: str, cell: int, style: str = "facts") -> None:
         cells = [int(c) for c in line]
         assert tuple(cells) in LINES
         assert marks.split() == [board[i] if board[i] != "." else str(i) for i in cells]
-    if style == "scan":
+    if style in ("scan", "forks"):
         items = re.search(r"Scan ([^.]*)\.", text)[1].split("; ")
         assert [item[:3] for item in items] == ["".join(map(str, line)) for line in LINES]
         for item, line in zip(items, LINES, strict=True):
+            values = [board[i] for i in line]
             needs = {
-                (m, line[[board[i] for i in line].index(".")])
-                for m in "XO"
-                if [board[i] for i in line].count(m) == 2 and "." in [board[i] for i in line]
+                (m, line[values.index(".")]) for m in "XO" if values.count(m) == 2 and "." in values
             }
             stated = re.search(r", ([XO]) needs (\d)$", item)
             assert ({(stated[1], int(stated[2]))} if stated else set()) == needs, (board, item)
+            opens = {
+                (m, tuple(i for i in line if board[i] == "."))
+                for m in "XO"
+                if values.count(m) == 1 and values.count(".") == 2 and style == "forks"
+            }
+            stated = re.search(r", ([XO]) opens (\d) (\d)$", item)
+            assert ({(stated[1], (int(stated[2]), int(stated[3])))} if stated else set()) == opens
+    no_one_can_win = not _wins(board, me) and not _wins(board, them)
     for mark in (me, them):
-        if style != "scan":
+        fork = re.search(rf"{mark} can fork at ([\d ]+|none)\.", text)
+        if style in ("facts", "lines"):
             has = re.search(rf"{mark} has ([\d ]+|nothing)\.", text)
             assert has and _cells(has[1]) == {i for i, c in enumerate(board) if c == mark}
-            fork = re.search(rf"{mark} can fork at ([\d ]+|none)\.", text)
+        if style in ("facts", "lines") or (style == "forks" and no_one_can_win):
             assert fork and _cells(fork[1]) == _forks(board, mark), (board, text)
+        else:
+            assert fork is None, (board, text)
         win = re.search(rf"{mark} can win at ([\d ]+|none)\.", text)
         assert win and _cells(win[1]) == _wins(board, mark), (board, text)
     move = re.search(r"Move (\d): ([a-z ]+)\.$", text)
@@ -111,7 +121,7 @@ def test_there_are_4520_open_positions() -> None:
     assert sum(ttt.to_move(b) == "X" for b in OPEN_POSITIONS) == 2423
 
 
-@pytest.mark.parametrize("style", ["facts", "lines", "scan"])
+@pytest.mark.parametrize("style", ["facts", "lines", "scan", "forks"])
 def test_every_stated_fact_is_true_on_every_open_position(style: str) -> None:
     teacher = OptimalMovePolicy(style=style)
     for board in OPEN_POSITIONS:
@@ -120,7 +130,8 @@ def test_every_stated_fact_is_true_on_every_open_position(style: str) -> None:
         _read_back(text, board, cell, style)
         assert check_reasoning(text, board) == []
         assert ("Lines " in text) == (style == "lines")
-        assert ("Scan " in text) == (style == "scan")
+        assert ("Scan " in text) == (style in ("scan", "forks"))
+        assert (" opens " in text) <= (style == "forks")
 
 
 def test_checker_accepts_any_legal_move_explained_truthfully() -> None:
@@ -150,7 +161,21 @@ def test_checker_accepts_any_legal_move_explained_truthfully() -> None:
             "Scan 678: 6 7 8, O needs 6.",
             "says in line 678 O needs 6; no one needs a cell",
         ),
-        ("XX.OO....", "Scan 012 X X 2.", "scan item '012 X X 2' is not 'LINE: a b c[, M needs N]'"),
+        (
+            "XX.OO....",
+            "Scan 012 X X 2.",
+            "scan item '012 X X 2' is not 'LINE: a b c[, M needs N | , M opens N N]'",
+        ),
+        (
+            "X...O....",
+            "Scan 012: X 1 2, X opens 1 2; 036: X 3 6.",
+            "says in line 036 no one opens it; X opens 3 6",
+        ),
+        (
+            "X...O....",
+            "Scan 147: 1 O 7, O opens 1 4.",
+            "says in line 147 O opens 1 4; O opens 1 7",
+        ),
     ],
 )
 def test_checker_names_each_false_statement(board: str, text: str, problem: str) -> None:

@@ -119,6 +119,7 @@ def test_registry_lists_and_builds_policies() -> None:
     names = [
         "optimal",
         "optimal-fastest",
+        "optimal-forks",
         "optimal-lines",
         "optimal-move-only",
         "optimal-scan",
@@ -152,12 +153,15 @@ def test_move_only_teacher_replies_with_the_strongest_move_alone() -> None:
 def test_policy_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="strategy must be 'strongest' or 'fastest'"):
         OptimalMovePolicy(strategy="quickest")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="style must be one of facts, lines, scan, summary"):
+    with pytest.raises(ValueError, match="style must be one of facts, lines, scan, forks, summary"):
         OptimalMovePolicy(style="verbose")  # type: ignore[arg-type]
 
 
 def test_registry_errors_name_the_registered_policies() -> None:
-    names = "optimal, optimal-fastest, optimal-lines, optimal-move-only, optimal-scan, random"
+    names = (
+        "optimal, optimal-fastest, optimal-forks, optimal-lines, optimal-move-only, optimal-scan, "
+        "random"
+    )
     with pytest.raises(ValueError, match=rf"no scripted policy 'perfect'.*{names}"):
         make_scripted_policy("LLMTicTacToe-v0", "perfect")
     with pytest.raises(ValueError, match="registered: none"):
