@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from adapters.context import CONTEXTS, Context
+from adapters.context import Context, check_context
 from adapters.models import SHIPPED_MODELS_DIR, shipped_model_names
 
 PROMPTING_FILE = "llm_gym.json"
@@ -37,10 +37,8 @@ class ModelPrompting:
     max_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        if self.context is not None and self.context not in CONTEXTS:
-            raise ValueError(
-                f"context must be one of {', '.join(CONTEXTS)} or absent, got {self.context!r}"
-            )
+        if self.context is not None:
+            check_context(self.context)
         if self.max_tokens is not None and (
             not isinstance(self.max_tokens, int)
             or isinstance(self.max_tokens, bool)
