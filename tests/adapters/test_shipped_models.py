@@ -33,7 +33,7 @@ def test_the_tictactoe_model_ships_as_a_small_float16_adapter_over_the_embedded_
     weights = safetensors.load_file(folder / ADAPTER_WEIGHTS_FILE)
     assert {tensor.dtype for tensor in weights.values()} == {torch.float16}
     assert "--context last" in (folder / "README.md").read_text()
-    assert read_prompting(TICTACTOE_MODEL) == ModelPrompting(context="last", max_tokens=160)
+    assert read_prompting(TICTACTOE_MODEL) == ModelPrompting(context="last", max_tokens=241)
 
 
 def test_the_model_option_names_the_shipped_model() -> None:
@@ -53,6 +53,6 @@ def test_the_shipped_model_loses_at_most_one_game_in_ten_to_the_optimal_player(t
     result = CliRunner().invoke(app, [*args, "-c", "64", "-o", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     metadata = json.loads((out / "metadata.json").read_text())
-    assert (metadata["context"], metadata["policy"]["sampling"]["max_tokens"]) == ("last", 160)
+    assert (metadata["context"], metadata["policy"]["sampling"]["max_tokens"]) == ("last", 241)
     rates = json.loads((out / SUMMARY_FILE).read_text())["settings"]["optimal"]["outcome_rates"]
     assert rates.get("loss", 0.0) <= 0.10, rates
