@@ -55,6 +55,20 @@ def dagger_command(
     concurrency: ConcurrencyOption = 8,
     seed: SeedOption = 0,
     context: ModelContextOption = None,
+    keep_correct: bool = typer.Option(
+        False,
+        "--keep-correct",
+        help="Also write the student's own reply at every decision it got right (rehearsal "
+        "rows, so the next round keeps what this one does right).",
+    ),
+    copies_per_weight: float = typer.Option(
+        0.0,
+        "--copies-per-weight",
+        min=0.0,
+        help="Write each row 1 + floor(N * w) times, w its highest probability of being met "
+        "in a game against an opponent setting, so training weighs decisions as exact "
+        "evaluation does (exact walk only).",
+    ),
 ) -> None:
     """Play a student, and write the teacher's reply at every wrong decision (DAgger rows).
 
@@ -115,6 +129,8 @@ def dagger_command(
                 concurrency=concurrency,
                 env_id=env_id,
                 context=context,
+                keep_correct=keep_correct,
+                copies_per_weight=copies_per_weight,
             )
         finally:
             await close_policy(student_policy)
@@ -134,13 +150,16 @@ def dagger_command(
     table.add_row("student calls", str(report.student_calls))
     table.add_row("distinct decisions seen", str(report.decisions))
     table.add_row("relabelled", str(report.relabelled))
+    if keep_correct:
+        table.add_row("kept (the student's own reply)", str(report.kept))
+    table.add_row("rows written", str(len(report.rows)))
     for reason, count in sorted(report.reasons.items()):
         table.add_row(f"  reason: {reason}", str(count))
     for label, (seen, wrong) in report.per_setting.items():
         table.add_row(f"vs {label}: wrong / seen", f"{wrong} / {seen}")
     table.add_row("wall time", f"{time.perf_counter() - started:.1f} s")
     console.print(table)
-    console.print(f"wrote {report.relabelled} rows to {output}")
+    console.print(f"wrote {len(report.rows)} rows to {output}")
 
 
 def student_prompting(

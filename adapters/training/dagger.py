@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,8 @@ class DaggerReport:
     relabelled: int
     reasons: dict[str, int]
     student_calls: int
+    kept: int = 0
+    """Correct decisions written with the student's own reply (``keep_correct``)."""
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
     output: Path | None = None
     per_setting: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -129,6 +132,8 @@ async def collect_dagger_rows(
     check_reasoning: ReasoningChecker = default_reasoning_checker,
     env_id: str = DAGGER_ENV_ID,
     context: Context | None = None,
+    keep_correct: bool = False,
+    copies_per_weight: float = 0.0,
 ) -> DaggerReport:
     """Play the student, judge each distinct decision, relabel the wrong ones with the teacher.
 
@@ -144,14 +149,27 @@ async def collect_dagger_rows(
         env_id: the tic-tac-toe env id (rows record it).
         context: what the student and the teacher are shown and the rows' prompts hold
             (``None``: the student's own, :func:`adapters.context.context_of`).
+        keep_correct: also write a row at every decision the student got right, with its own
+            reply as completion (rehearsal rows: the next round keeps what this one does right).
+        copies_per_weight: write each row ``1 + floor(copies_per_weight * w)`` times, ``w`` its
+            highest probability of being met in a game against a setting, so that training
+            weighs decisions as the exact evaluation does (walked trees only).
 
     Returns:
-        The report, with one row per relabelled decision: ``prompt`` and ``completion`` as in
-        :func:`~adapters.training.sft_data.position_example`, plus ``reasons`` and
-        ``student_reply`` (and ``weights`` per setting when walked exactly).
+        The report, with one row per relabelled decision (and per kept one): ``prompt`` and
+        ``completion`` as in :func:`~adapters.training.sft_data.position_example`, plus
+        ``reasons`` (empty for a kept decision) and ``student_reply`` (and ``weights`` per
+        setting when walked exactly), each row repeated as ``copies_per_weight`` says.
     """
     if not settings:
         raise ValueError("DAgger needs at least one opponent setting to play against")
+    if copies_per_weight < 0:
+        raise ValueError(f"copies_per_weight must be >= 0, got {copies_per_weight}")
+    if copies_per_weight and episodes is not None:
+        raise ValueError(
+            "copies_per_weight needs each decision's probability of being met: walk the "
+            "student's greedy tree (no episodes)"
+        )
     if env_id.split(":")[-1] != DAGGER_ENV_ID:
         raise ValueError(f"DAgger judges tic-tac-toe moves: env must be {DAGGER_ENV_ID}")
     student = with_context(student, context)
@@ -181,10 +199,17 @@ async def collect_dagger_rows(
     corrections = await asyncio.gather(
         *(teacher.reply(decisions[key].prompt, info=decisions[key].info) for key in wrong)
     )
+    completions = dict(zip(wrong, (c.assistant_message() for c in corrections), strict=True))
+    if keep_correct:
+        completions.update(
+            (key, student_reply(decision.reply))
+            for key, decision in decisions.items()
+            if not judged[key]
+        )
     rows = [
         position_example(
             decisions[key].prompt,
-            correction.assistant_message(),
+            completion,
             env_id=env_id,
             turn=decisions[key].turn,
             info=decisions[key].info,
@@ -193,7 +218,8 @@ async def collect_dagger_rows(
             student_reply=decisions[key].reply.get("content"),
             **({"weights": decisions[key].weights} if episodes is None else {}),
         )
-        for key, correction in zip(wrong, corrections, strict=True)
+        for key, completion in completions.items()
+        for _ in range(row_copies(decisions[key].weights, copies_per_weight))
     ]
     per_setting = {}
     for label, tree in trees.items():
@@ -201,7 +227,8 @@ async def collect_dagger_rows(
         per_setting[label] = (len(keys), sum(bool(judged[key]) for key in keys))
     report = DaggerReport(
         decisions=len(decisions),
-        relabelled=len(rows),
+        relabelled=len(wrong),
+        kept=len(completions) - len(wrong),
         reasons=dict(Counter(reason for key in wrong for reason in judged[key])),
         student_calls=calls,
         rows=rows,
@@ -211,6 +238,16 @@ async def collect_dagger_rows(
         report.output = Path(output)
         write_jsonl(report.output, rows)
     return report
+
+
+def student_reply(reply: Message) -> Message:
+    """The student's reply as a completion message (role and content only)."""
+    return {"role": "assistant", "content": str(reply.get("content") or "")}
+
+
+def row_copies(weights: Mapping[str, float], copies_per_weight: float) -> int:
+    """How many times a row is written: ``1 + floor(copies_per_weight * max(weights))``."""
+    return 1 + math.floor(copies_per_weight * max(weights.values(), default=0.0))
 
 
 def collect_dagger_rows_sync(student: ChatPolicy, teacher: ChatPolicy, **kwargs: Any):

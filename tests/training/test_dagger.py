@@ -151,6 +151,63 @@ def test_dagger_cli_writes_rows_and_counts(tmp_path):
     assert bad.exit_code == 2 and "--episodes" in bad.output
 
 
+def test_keep_correct_adds_the_students_own_right_replies_and_copies_follow_the_weights():
+    student = MistakenStudent()
+    plain = collect_dagger_rows_sync(
+        student,
+        make_scripted_chat_teacher(),
+        settings={"random": OPPONENT_SETTINGS["random"]},
+        check_reasoning=claim_checker,
+    )
+    report = collect_dagger_rows_sync(
+        student,
+        make_scripted_chat_teacher(),
+        settings={"random": OPPONENT_SETTINGS["random"]},
+        check_reasoning=claim_checker,
+        keep_correct=True,
+        copies_per_weight=20,
+    )
+    assert report.relabelled == plain.relabelled
+    assert report.kept == report.decisions - report.relabelled > 0
+    distinct: dict[str, list[dict]] = {}
+    for row in report.rows:
+        distinct.setdefault(json.dumps(row["prompt"]), []).append(row)
+    assert len(distinct) == report.decisions
+    relabelled = {(r["side"], r["board"]): r["reasons"] for r in report.rows if r["reasons"]}
+    assert relabelled == expected_mistakes()
+    for rows in distinct.values():
+        assert len(rows) == 1 + int(20 * rows[0]["weights"]["random"])
+        assert all(row == rows[0] for row in rows)
+        if not rows[0]["reasons"]:
+            assert rows[0]["completion"][0]["content"] == rows[0]["student_reply"]
+    first_moves = [rows for rows in distinct.values() if rows[0]["board"] == ttt.EMPTY_BOARD]
+    assert len(first_moves) == 1 and len(first_moves[0]) == 1 + 20 // 2
+
+
+def test_dagger_cli_keeps_correct_decisions_and_copies_rows(tmp_path):
+    out = tmp_path / "rows.jsonl"
+    args = ["dagger", ENV, "--student", "scripted:random", "--opponent", "optimal", "-o", str(out)]
+    result = runner.invoke(app, [*args, "--keep-correct", "--copies-per-weight", "10"])
+    assert result.exit_code == 0, result.output
+    assert "kept (the student's own reply)" in result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert any(not row["reasons"] for row in rows) and any(row["reasons"] for row in rows)
+    assert f"wrote {len(rows)} rows" in result.output
+    bad = runner.invoke(app, [*args, "--copies-per-weight", "10", "--episodes", "3"])
+    assert bad.exit_code == 2 and "greedy tree" in bad.output
+
+
+def test_copies_per_weight_needs_the_walk():
+    with pytest.raises(ValueError, match="walk the student's greedy tree"):
+        collect_dagger_rows_sync(
+            MistakenStudent(),
+            make_scripted_chat_teacher(),
+            settings={"random": OPPONENT_SETTINGS["random"]},
+            episodes=2,
+            copies_per_weight=10,
+        )
+
+
 def make_scripted_chat_teacher():
     from adapters.policies import ScriptedChatPolicy
 

@@ -11,7 +11,7 @@ peft = pytest.importorskip("peft")
 transformers = pytest.importorskip("transformers")
 
 from adapters.prompting import ModelPrompting, read_prompting, write_prompting  # noqa: E402
-from adapters.training.lora_stack import stack_lora_adapters  # noqa: E402
+from adapters.training.lora_stack import stack_lora_adapters, truncate_lora  # noqa: E402
 
 TARGETS = ["q_proj", "v_proj", "down_proj"]
 
@@ -47,7 +47,7 @@ def test_stacked_adapter_equals_the_two_rounds(tmp_path) -> None:
     rounds = [tmp_path / "a", tmp_path / "b"]
     write_prompting(rounds[0], ModelPrompting(context="full", max_tokens=300))
     write_prompting(rounds[1], ModelPrompting(context="last", max_tokens=160))
-    stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32")
+    stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32").folder
     assert json.loads((stacked / "adapter_config.json").read_text())["r"] == 8
     assert read_prompting(str(stacked)) == ModelPrompting(context="last", max_tokens=160)
     merged = peft.PeftModel.from_pretrained(base, stacked).merge_and_unload()
@@ -64,3 +64,63 @@ def test_adapters_with_different_scaling_do_not_stack(tmp_path) -> None:
     (folder_b / "adapter_config.json").write_text(json.dumps({**config, "lora_alpha": 4}))
     with pytest.raises(ValueError, match="must share lora_alpha / r"):
         stack_lora_adapters([tmp_path / "a", folder_b], tmp_path / "ab")
+
+
+def _two_rounds(tmp_path):
+    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1)
+    second = _random_adapter(first, tmp_path / "b", seed=2)
+    return [tmp_path / "a", tmp_path / "b"], second
+
+
+def test_a_rank_at_or_above_the_sum_keeps_the_stack_exact(tmp_path) -> None:
+    rounds, expected_model = _two_rounds(tmp_path)
+    stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32", rank=8)
+    assert (stacked.rank, stacked.stacked_rank) == (8, 8)
+    assert stacked.max_relative_error == 0.0
+    ids = torch.randint(0, 64, (2, 7))
+    merged = peft.PeftModel.from_pretrained(_tiny_model(), stacked.folder).merge_and_unload()
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, expected_model(ids).logits, atol=1e-5)
+
+
+def test_a_lower_rank_ships_the_best_approximation_of_the_summed_update(tmp_path) -> None:
+    rounds, expected_model = _two_rounds(tmp_path)
+    stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32", rank=3)
+    config = json.loads((stacked.folder / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"]) == (3, 6)
+    assert stacked.stacked_rank == 8
+    base = _tiny_model()
+    merged = peft.PeftModel.from_pretrained(_tiny_model(), stacked.folder).merge_and_unload()
+    errors = []
+    for name in ("q_proj", "v_proj"):
+        for layer in range(2):
+            attention = f"model.layers.{layer}.self_attn.{name}"
+            delta = (
+                (
+                    expected_model.get_submodule(attention).weight
+                    - base.get_submodule(attention).weight
+                )
+                .detach()
+                .double()
+            )
+            u, s, vh = torch.linalg.svd(delta, full_matrices=False)
+            best = (u[:, :3] * s[:3]) @ vh[:3]
+            got = merged.get_submodule(attention).weight - base.get_submodule(attention).weight
+            assert torch.allclose(got.detach().double(), best, atol=1e-5)
+            errors.append(float((s[3:].square().sum() / s.square().sum()).sqrt()))
+    assert 0 < max(errors) <= stacked.max_relative_error + 1e-6
+
+
+def test_truncate_lora_factors_multiply_back_to_the_update_when_rank_allows() -> None:
+    torch.manual_seed(3)
+    a, b = torch.randn(5, 20), torch.randn(12, 5)
+    new_a, new_b, error = truncate_lora(a, b, 9)
+    assert new_a.shape == (5, 20) and new_b.shape == (12, 5)
+    assert error < 1e-6
+    assert torch.allclose(new_b @ new_a, b @ a, atol=1e-4)
+
+
+def test_stacking_to_rank_zero_is_refused(tmp_path) -> None:
+    rounds, _ = _two_rounds(tmp_path)
+    with pytest.raises(ValueError, match="rank must be >= 1"):
+        stack_lora_adapters(rounds, tmp_path / "ab", rank=0)
