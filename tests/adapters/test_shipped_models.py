@@ -42,8 +42,11 @@ def test_the_model_option_names_the_shipped_model() -> None:
 
 
 @pytest.mark.slow
-def test_the_shipped_model_loses_at_most_one_game_in_ten_to_the_optimal_player(tmp_path) -> None:
-    """Exact: every reply of the optimal opponent, both sides, greedy (the ship bar of issue 9).
+def test_the_shipped_model_loses_at_most_three_games_in_a_hundred_to_the_optimal_player(
+    tmp_path,
+) -> None:
+    """Exact: every reply of the optimal opponent, both sides, greedy (the aim of issue 9; the
+    model was measured at no loss, the bar leaves room for a decision flipped by another CPU).
 
     No --context and no --max-tokens: the model's own llm_gym.json supplies them, as it does for a
     newcomer who only names the model."""
@@ -55,4 +58,4 @@ def test_the_shipped_model_loses_at_most_one_game_in_ten_to_the_optimal_player(t
     metadata = json.loads((out / "metadata.json").read_text())
     assert (metadata["context"], metadata["policy"]["sampling"]["max_tokens"]) == ("last", 241)
     rates = json.loads((out / SUMMARY_FILE).read_text())["settings"]["optimal"]["outcome_rates"]
-    assert rates.get("loss", 0.0) <= 0.10, rates
+    assert rates.get("loss", 0.0) <= 0.03, rates
