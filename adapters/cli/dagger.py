@@ -75,6 +75,8 @@ def dagger_command(
     A reply is wrong when it is invalid or badly formatted, its move is not value-optimal, or
     its reasoning states a false fact about the board. Each row is a prompt-completion pair:
     the student's real history, the teacher's reply; train on it with train-sft.
+    --keep-correct adds the student's own reply at every right decision (rehearsal), and
+    --copies-per-weight repeats each row by its chance of being met in a game.
 
     --base-url, --temperature and --max-tokens are the student's; it plays greedily unless
     --episodes samples games (--seed is the first game's seed).

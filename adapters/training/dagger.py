@@ -202,7 +202,7 @@ async def collect_dagger_rows(
     completions = dict(zip(wrong, (c.assistant_message() for c in corrections), strict=True))
     if keep_correct:
         completions.update(
-            (key, student_reply(decision.reply))
+            (key, as_completion(decision.reply))
             for key, decision in decisions.items()
             if not judged[key]
         )
@@ -240,7 +240,7 @@ async def collect_dagger_rows(
     return report
 
 
-def student_reply(reply: Message) -> Message:
+def as_completion(reply: Message) -> Message:
     """The student's reply as a completion message (role and content only)."""
     return {"role": "assistant", "content": str(reply.get("content") or "")}
 
