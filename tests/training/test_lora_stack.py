@@ -124,3 +124,21 @@ def test_stacking_to_rank_zero_is_refused(tmp_path) -> None:
     rounds, _ = _two_rounds(tmp_path)
     with pytest.raises(ValueError, match="rank must be >= 1"):
         stack_lora_adapters(rounds, tmp_path / "ab", rank=0)
+
+
+def test_the_cli_reports_the_rank_and_the_error_it_left(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    rounds, _ = _two_rounds(tmp_path)
+    out = tmp_path / "ab"
+    args = ["lora-stack", *map(str, rounds), "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--rank", "3"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "rank 3" in result.output and "truncated from rank 8" in result.output
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 3
+    exact = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert exact.exit_code == 0 and "rank 8" in exact.output and "truncated" not in exact.output
+    refused = CliRunner().invoke(app, [*args, "--rank", "0"])
+    assert refused.exit_code == 2
