@@ -56,18 +56,22 @@ def truncate_lora(a: Any, b: Any, rank: int) -> tuple[Any, Any, float]:
 
     Returns:
         ``(a', b', error)`` with ``a'`` of shape ``(k, in)`` and ``b'`` ``(out, k)``,
-        ``k = min(rank, r)``, the singular values split evenly between them.
+        ``k = min(rank, r)``, the singular values split evenly between them (zero rows and
+        columns where the update's rank is below ``k``: a module narrower than ``k``).
     """
     torch = require("torch", "local")
     q_b, r_b = torch.linalg.qr(b.double())
     q_a, r_a = torch.linalg.qr(a.double().T)
     u, s, vh = torch.linalg.svd(r_b @ r_a.T)
-    k = min(rank, s.numel())
-    root = s[:k].sqrt()
+    k = min(rank, a.shape[0])
+    kept = min(k, s.numel())
+    root = s[:kept].sqrt()
     total = s.square().sum()
-    error = float((s[k:].square().sum() / total).sqrt()) if total > 0 else 0.0
-    new_b = (q_b @ u[:, :k]) * root
-    new_a = root[:, None] * (vh[:k] @ q_a.T)
+    error = float((s[kept:].square().sum() / total).sqrt()) if total > 0 else 0.0
+    new_b = b.new_zeros(b.shape[0], k, dtype=torch.float64)
+    new_a = a.new_zeros(k, a.shape[1], dtype=torch.float64)
+    new_b[:, :kept] = (q_b @ u[:, :kept]) * root
+    new_a[:kept] = root[:, None] * (vh[:kept] @ q_a.T)
     return new_a.to(a.dtype), new_b.to(b.dtype), error
 
 

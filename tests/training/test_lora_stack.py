@@ -120,6 +120,22 @@ def test_truncate_lora_factors_multiply_back_to_the_update_when_rank_allows() ->
     assert torch.allclose(new_b @ new_a, b @ a, atol=1e-4)
 
 
+def test_a_rank_wider_than_a_module_still_gives_every_module_that_rank(tmp_path) -> None:
+    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1, r=12)
+    expected_model = _random_adapter(first, tmp_path / "b", seed=2, r=12)
+    stacked = stack_lora_adapters(
+        [tmp_path / "a", tmp_path / "b"], tmp_path / "ab", dtype="float32", rank=20
+    )
+    assert (stacked.rank, stacked.stacked_rank) == (20, 24)
+    base = _tiny_model()
+    merged = peft.PeftModel.from_pretrained(_tiny_model(), stacked.folder).merge_and_unload()
+    for layer in range(2):
+        v_proj = f"model.layers.{layer}.self_attn.v_proj"  # 16 outputs: its update has rank 16
+        expected = expected_model.get_submodule(v_proj).weight - base.get_submodule(v_proj).weight
+        got = merged.get_submodule(v_proj).weight - base.get_submodule(v_proj).weight
+        assert torch.allclose(got, expected, atol=1e-5)
+
+
 def test_stacking_to_rank_zero_is_refused(tmp_path) -> None:
     rounds, _ = _two_rounds(tmp_path)
     with pytest.raises(ValueError, match="rank must be >= 1"):
