@@ -202,9 +202,7 @@ async def collect_dagger_rows(
     completions = dict(zip(wrong, (c.assistant_message() for c in corrections), strict=True))
     if keep_correct:
         completions.update(
-            (key, as_completion(decision.reply))
-            for key, decision in decisions.items()
-            if not judged[key]
+            (key, decision.reply) for key, decision in decisions.items() if not judged[key]
         )
     rows = [
         position_example(
@@ -238,11 +236,6 @@ async def collect_dagger_rows(
         report.output = Path(output)
         write_jsonl(report.output, rows)
     return report
-
-
-def as_completion(reply: Message) -> Message:
-    """The student's reply as a completion message (role and content only)."""
-    return {"role": "assistant", "content": str(reply.get("content") or "")}
 
 
 def row_copies(weights: Mapping[str, float], copies_per_weight: float) -> int:
