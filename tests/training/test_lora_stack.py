@@ -37,14 +37,25 @@ def _random_adapter(model, folder, seed: int, r: int = 4):
     return wrapped.merge_and_unload()
 
 
+def _two_rounds(tmp_path, r: int = 4):
+    """Two adapter folders, the second trained over the first merged, and that merged model."""
+    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1, r=r)
+    second = _random_adapter(first, tmp_path / "b", seed=2, r=r)
+    return [tmp_path / "a", tmp_path / "b"], second
+
+
+def _update(model, base, module: str):
+    """How far ``model``'s weight of ``module`` is from ``base``'s, in float64."""
+    delta = model.get_submodule(module).weight - base.get_submodule(module).weight
+    return delta.detach().double()
+
+
 def test_stacked_adapter_equals_the_two_rounds(tmp_path) -> None:
     base = _tiny_model()
     ids = torch.randint(0, 64, (2, 7))
-    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1)
-    second = _random_adapter(first, tmp_path / "b", seed=2)
+    rounds, second = _two_rounds(tmp_path)
     with torch.no_grad():
         expected = second(ids).logits
-    rounds = [tmp_path / "a", tmp_path / "b"]
     write_prompting(rounds[0], ModelPrompting(context="full", max_tokens=300))
     write_prompting(rounds[1], ModelPrompting(context="last", max_tokens=160))
     stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32").folder
@@ -64,12 +75,6 @@ def test_adapters_with_different_scaling_do_not_stack(tmp_path) -> None:
     (folder_b / "adapter_config.json").write_text(json.dumps({**config, "lora_alpha": 4}))
     with pytest.raises(ValueError, match="must share lora_alpha / r"):
         stack_lora_adapters([tmp_path / "a", folder_b], tmp_path / "ab")
-
-
-def _two_rounds(tmp_path):
-    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1)
-    second = _random_adapter(first, tmp_path / "b", seed=2)
-    return [tmp_path / "a", tmp_path / "b"], second
 
 
 def test_a_rank_at_or_above_the_sum_keeps_the_stack_exact(tmp_path) -> None:
@@ -95,18 +100,11 @@ def test_a_lower_rank_ships_the_best_approximation_of_the_summed_update(tmp_path
     for name in ("q_proj", "v_proj"):
         for layer in range(2):
             attention = f"model.layers.{layer}.self_attn.{name}"
-            delta = (
-                (
-                    expected_model.get_submodule(attention).weight
-                    - base.get_submodule(attention).weight
-                )
-                .detach()
-                .double()
+            u, s, vh = torch.linalg.svd(
+                _update(expected_model, base, attention), full_matrices=False
             )
-            u, s, vh = torch.linalg.svd(delta, full_matrices=False)
             best = (u[:, :3] * s[:3]) @ vh[:3]
-            got = merged.get_submodule(attention).weight - base.get_submodule(attention).weight
-            assert torch.allclose(got.detach().double(), best, atol=1e-5)
+            assert torch.allclose(_update(merged, base, attention), best, atol=1e-5)
             errors.append(float((s[3:].square().sum() / s.square().sum()).sqrt()))
     assert 0 < max(errors) <= stacked.max_relative_error + 1e-6
 
@@ -121,19 +119,15 @@ def test_truncate_lora_factors_multiply_back_to_the_update_when_rank_allows() ->
 
 
 def test_a_rank_wider_than_a_module_still_gives_every_module_that_rank(tmp_path) -> None:
-    first = _random_adapter(_tiny_model(), tmp_path / "a", seed=1, r=12)
-    expected_model = _random_adapter(first, tmp_path / "b", seed=2, r=12)
-    stacked = stack_lora_adapters(
-        [tmp_path / "a", tmp_path / "b"], tmp_path / "ab", dtype="float32", rank=20
-    )
+    rounds, expected_model = _two_rounds(tmp_path, r=12)
+    stacked = stack_lora_adapters(rounds, tmp_path / "ab", dtype="float32", rank=20)
     assert (stacked.rank, stacked.stacked_rank) == (20, 24)
     base = _tiny_model()
     merged = peft.PeftModel.from_pretrained(_tiny_model(), stacked.folder).merge_and_unload()
     for layer in range(2):
         v_proj = f"model.layers.{layer}.self_attn.v_proj"  # 16 outputs: its update has rank 16
-        expected = expected_model.get_submodule(v_proj).weight - base.get_submodule(v_proj).weight
-        got = merged.get_submodule(v_proj).weight - base.get_submodule(v_proj).weight
-        assert torch.allclose(got, expected, atol=1e-5)
+        expected = _update(expected_model, base, v_proj)
+        assert torch.allclose(_update(merged, base, v_proj), expected, atol=1e-5)
 
 
 def test_stacking_to_rank_zero_is_refused(tmp_path) -> None:
